@@ -1,0 +1,93 @@
+# collectd-pop3: a collectd 5.12 plugin that monitors POP3 mailboxes.
+# make            build build/pop3.so
+# make check      install what is missing, build, run every test
+# make demo       run the plugin for real against a local Dovecot
+# make install    install pop3.so into collectd's plugin directory
+
+CC ?= gcc
+BUILD := build
+CSTD := -std=gnu11
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += $(CSTD) $(WARN) -fPIC
+# collectd's headers need HAVE_CONFIG_H and their own include root
+CPPFLAGS += -DHAVE_CONFIG_H -I/usr/include/collectd -Isrc
+SSL_LIBS := -lssl -lcrypto
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+# The protocol core: no sockets, no collectd.
+CORE_SRC := src/pop3_error.c src/pop3_session.c
+# Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
+NET_SRC := src/pop3_tls.c src/pop3_conn.c src/pop3_collect.c src/pop3_monitor.c
+# collectd glue.
+PLUGIN_SRC := src/pop3_config.c src/pop3_plugin.c
+HEADERS := $(wildcard src/*.h)
+
+PLUGIN_DIR ?= $(shell collectd -h 2>/dev/null | sed -n 's/^ *Plugin directory *//p')
+ifeq ($(PLUGIN_DIR),)
+PLUGIN_DIR := /usr/lib/collectd
+endif
+DESTDIR ?=
+PREFIX ?= /usr
+SYSCONFDIR ?= /etc
+
+TESTS := $(BUILD)/test_session $(BUILD)/test_config $(BUILD)/test_integration
+
+.PHONY: all check unit integration e2e demo install uninstall deps clean
+
+all: $(BUILD)/pop3.so
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# One exported symbol, module_register; daemon symbols resolve at dlopen.
+$(BUILD)/pop3.so: $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -shared -o $@ \
+	  $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(SSL_LIBS) -lpthread -lm
+
+$(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_session.c \
+	  $(CORE_SRC) $(CHECK_LIBS)
+
+$(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_collectd.h \
+		src/pop3_config.c src/pop3_monitor.c $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_config.c \
+	  tests/mock_collectd.c src/pop3_config.c src/pop3_monitor.c $(CHECK_LIBS) -lm
+
+$(BUILD)/test_integration: tests/test_integration.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_integration.c \
+	  $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lpthread -lm
+
+deps:
+	tests/install-deps.sh
+
+check: deps
+	$(MAKE) all $(TESTS)
+	$(MAKE) unit integration e2e
+
+unit: $(BUILD)/test_session $(BUILD)/test_config
+	$(BUILD)/test_session
+	$(BUILD)/test_config
+
+integration: $(BUILD)/test_integration
+	tests/run-integration.sh $(BUILD)/test_integration
+
+e2e: $(BUILD)/pop3.so
+	tests/e2e.sh $(BUILD)/pop3.so
+
+demo: deps
+	$(MAKE) all
+	tests/demo.sh $(BUILD)/pop3.so
+
+install: $(BUILD)/pop3.so
+	install -D -m 0644 $(BUILD)/pop3.so $(DESTDIR)$(PLUGIN_DIR)/pop3.so
+	install -D -m 0644 collectd.conf.example \
+	  $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/pop3.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(PLUGIN_DIR)/pop3.so \
+	  $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/pop3.conf.example
+
+clean:
+	rm -rf $(BUILD)

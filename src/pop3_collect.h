@@ -1,0 +1,32 @@
+/* pop3_collect.h: one whole collection, synchronously, bounded by the
+ * monitor's Timeout: resolve, connect, TLS, then the protocol session.
+ * Independent of collectd, so tests and tools can drive it directly. */
+#ifndef POP3_COLLECT_H
+#define POP3_COLLECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "pop3_error.h"
+#include "pop3_monitor.h"
+#include "pop3_session.h"
+
+typedef struct {
+  bool ok;                    /* STAT answered */
+  uint64_t message_count;
+  uint64_t mailbox_size;      /* octets */
+  double response_time;       /* seconds, connect start -> STAT answer */
+  pop3_error_t error;         /* when !ok */
+  pop3_capabilities_t capabilities;
+  char address[64];           /* "[::1]:110" of the peer used, "" if none */
+  char tls_version[16];       /* "TLSv1.3", "" without TLS */
+  char tls_cipher[64];
+} pop3_result_t;
+
+/* tls_ctx comes from pop3_tls_context_new() for this monitor's settings; it
+ * may be NULL when the monitor uses no TLS. */
+void pop3_collect(const pop3_monitor_t *m, SSL_CTX *tls_ctx, pop3_result_t *r);
+
+#endif

@@ -1,0 +1,373 @@
+/* pop3_config.c: parses and validates one <Monitor "name"> block. */
+#include "collectd/core/daemon/collectd.h"
+#include "collectd/core/daemon/plugin.h"
+#include "collectd/core/utils/common/common.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <sys/stat.h>
+
+#include "pop3_config.h"
+#include "pop3_session.h"
+
+/* "USER " / "PASS " plus CRLF must fit a 255-octet command (RFC 2449). */
+#define POP3_CREDENTIAL_MAX (POP3_COMMAND_MAX - 7)
+#define POP3_HOST_MAX 253
+#define POP3_TEXT_OPTION_MAX 1024
+
+/* --- typed getters: our own check first, so the message names the monitor */
+
+static int want_one(const char *name, const oconfig_item_t *ci, int type,
+                    const char *what) {
+  if (ci->values_num == 1 && ci->values[0].type == type)
+    return 0;
+  ERROR("pop3 plugin: monitor \"%s\": option %s: expected exactly one %s",
+        name, ci->key, what);
+  return -1;
+}
+
+static int get_string(const char *name, const oconfig_item_t *ci, char **out) {
+  if (want_one(name, ci, OCONFIG_TYPE_STRING, "string in quotes") != 0)
+    return -1;
+  const char *value = ci->values[0].value.string;
+  if (strlen(value) > POP3_TEXT_OPTION_MAX) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: value longer than %d "
+          "characters",
+          name, ci->key, POP3_TEXT_OPTION_MAX);
+    return -1;
+  }
+  return cf_util_get_string(ci, out) == 0 ? 0 : -1;
+}
+
+static int get_boolean(const char *name, const oconfig_item_t *ci, bool *out) {
+  if (want_one(name, ci, OCONFIG_TYPE_BOOLEAN, "true or false") != 0)
+    return -1;
+  return cf_util_get_boolean(ci, out) == 0 ? 0 : -1;
+}
+
+static int get_seconds(const char *name, const oconfig_item_t *ci,
+                       double *out) {
+  if (want_one(name, ci, OCONFIG_TYPE_NUMBER, "number of seconds") != 0)
+    return -1;
+  if (cf_util_get_double(ci, out) != 0)
+    return -1;
+  if (!isfinite(*out) || *out <= 0) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: must be a positive number "
+          "of seconds, got %g",
+          name, ci->key, *out);
+    return -1;
+  }
+  return 0;
+}
+
+static int get_port(const char *name, const oconfig_item_t *ci, int *out) {
+  double value = 0;
+  if (ci->values_num == 1 && ci->values[0].type == OCONFIG_TYPE_STRING) {
+    const char *s = ci->values[0].value.string;
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0) {
+      ERROR("pop3 plugin: monitor \"%s\": option Port: \"%s\" is not a port "
+            "number",
+            name, s);
+      return -1;
+    }
+    value = (double)n;
+  } else if (want_one(name, ci, OCONFIG_TYPE_NUMBER, "port number") != 0 ||
+             cf_util_get_double(ci, &value) != 0) {
+    return -1;
+  }
+  if (value != floor(value) || value < 1 || value > 65535) {
+    ERROR("pop3 plugin: monitor \"%s\": option Port: %g is not a port number "
+          "(1 to 65535)",
+          name, value);
+    return -1;
+  }
+  *out = (int)value;
+  return 0;
+}
+
+/* --- value checks ------------------------------------------------------ */
+
+static bool is_ipv6_literal(const char *s) {
+  struct in6_addr addr;
+  return inet_pton(AF_INET6, s, &addr) == 1;
+}
+
+static int check_host(const char *name, const char *host) {
+  const char *problem = NULL;
+  if (host[0] == '\0')
+    problem = "is empty";
+  else if (strstr(host, "://") != NULL)
+    problem = "must not carry a scheme such as \"pop3://\": give the bare "
+              "host name";
+  else if (strchr(host, '/') != NULL)
+    problem = "must not carry a path: give the bare host name";
+  else if (host[0] == '[')
+    problem = "is in brackets: write IPv6 addresses without them, e.g. \"::1\"";
+  else if (strchr(host, ':') != NULL && !is_ipv6_literal(host))
+    problem = "must not carry a port suffix: use the Port option";
+  else if (strlen(host) > POP3_HOST_MAX)
+    problem = "is longer than 253 characters";
+  else if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789.-_:%") != strlen(host))
+    problem = "contains characters not allowed in a host name or address";
+  if (problem == NULL)
+    return 0;
+  ERROR("pop3 plugin: monitor \"%s\": option Host: \"%.64s\" %s", name, host,
+        problem);
+  return -1;
+}
+
+/* User and password travel inside one POP3 command line. */
+static int check_credential(const char *name, const char *option,
+                            const char *value) {
+  const char *problem = NULL;
+  if (value[0] == '\0')
+    problem = "is empty";
+  else if (strpbrk(value, "\r\n") != NULL)
+    problem = "contains a line break";
+  else if (strlen(value) > POP3_CREDENTIAL_MAX)
+    problem = "is too long for a POP3 command (248 characters at most)";
+  if (problem == NULL)
+    return 0;
+  ERROR("pop3 plugin: monitor \"%s\": option %s: %s", name, option, problem);
+  return -1;
+}
+
+static int check_name(const char *name) {
+  const char *problem = NULL;
+  size_t len = strlen(name);
+  if (len == 0)
+    problem = "is empty";
+  else if (len >= DATA_MAX_NAME_LEN)
+    problem = "is too long (127 characters at most)";
+  else if (strchr(name, '/') != NULL)
+    problem = "must not contain \"/\"";
+  else if (isspace((unsigned char)name[0]) ||
+           isspace((unsigned char)name[len - 1]))
+    problem = "must not start or end with white space";
+  else
+    for (size_t i = 0; i < len; i++)
+      if (iscntrl((unsigned char)name[i]))
+        problem = "must not contain control characters";
+  if (problem == NULL)
+    return 0;
+  ERROR("pop3 plugin: <Monitor \"%.64s\">: the monitor name %s", name,
+        problem);
+  return -1;
+}
+
+/* First line of the file, without its line end. */
+static int read_password_file(const char *name, const char *path,
+                              char **out) {
+  FILE *fh = fopen(path, "r");
+  if (fh == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: cannot read "
+          "\"%s\": %s",
+          name, path, STRERRNO);
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fileno(fh), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+    WARNING("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" is "
+            "readable by group or others; chmod 600 it",
+            name, path);
+  char line[POP3_CREDENTIAL_MAX + 3];
+  bool got = fgets(line, sizeof(line), fh) != NULL;
+  fclose(fh);
+  if (!got) {
+    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" is empty",
+          name, path);
+    return -1;
+  }
+  line[strcspn(line, "\r\n")] = '\0';
+  *out = strdup(line);
+  explicit_bzero(line, sizeof(line));
+  return *out != NULL ? 0 : -1;
+}
+
+static int check_readable_file(const char *name, const char *option,
+                               const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: cannot read \"%s\": %s",
+          name, option, path, STRERRNO);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: \"%s\" is not a file",
+          name, option, path);
+    return -1;
+  }
+  return 0;
+}
+
+static bool is_loopback(const char *host) {
+  return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+         strcmp(host, "::1") == 0;
+}
+
+/* --- the block --------------------------------------------------------- */
+
+typedef struct {
+  bool port_set;
+  char *password_file;
+} parse_extras_t;
+
+static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
+                        const oconfig_item_t *child) {
+  const char *key = child->key;
+  const char *n = m->name;
+  if (strcasecmp("Host", key) == 0)
+    return get_string(n, child, &m->host);
+  if (strcasecmp("Port", key) == 0) {
+    x->port_set = true;
+    return get_port(n, child, &m->port);
+  }
+  if (strcasecmp("SSL", key) == 0)
+    return get_boolean(n, child, &m->ssl);
+  if (strcasecmp("StartTLS", key) == 0)
+    return get_boolean(n, child, &m->starttls);
+  if (strcasecmp("User", key) == 0)
+    return get_string(n, child, &m->user);
+  if (strcasecmp("Password", key) == 0)
+    return get_string(n, child, &m->password);
+  if (strcasecmp("PasswordFile", key) == 0)
+    return get_string(n, child, &x->password_file);
+  if (strcasecmp("Timeout", key) == 0)
+    return get_seconds(n, child, &m->timeout);
+  if (strcasecmp("Interval", key) == 0)
+    return get_seconds(n, child, &m->interval);
+  if (strcasecmp("Detect", key) == 0)
+    return get_boolean(n, child, &m->detect);
+  if (strcasecmp("Description", key) == 0)
+    return get_string(n, child, &m->description);
+  if (strcasecmp("CACert", key) == 0)
+    return get_string(n, child, &m->ca_cert);
+  if (strcasecmp("VerifyPeer", key) == 0)
+    return get_boolean(n, child, &m->verify_peer);
+  if (strcasecmp("VerifyHost", key) == 0)
+    return get_boolean(n, child, &m->verify_host);
+  ERROR("pop3 plugin: monitor \"%s\": unknown option \"%s\"", n, key);
+  return -1;
+}
+
+/* Cross-option rules, after every option has been read. */
+static int validate(pop3_monitor_t *m, parse_extras_t *x) {
+  const char *n = m->name;
+  int bad = 0;
+  if (m->host == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option Host is missing", n);
+    bad++;
+  } else if (check_host(n, m->host) != 0) {
+    bad++;
+  }
+  if (m->user == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option User is missing", n);
+    bad++;
+  } else if (check_credential(n, "User", m->user) != 0) {
+    bad++;
+  }
+  if (m->password != NULL && x->password_file != NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": options Password and PasswordFile "
+          "exclude each other",
+          n);
+    bad++;
+  } else if (x->password_file != NULL) {
+    if (read_password_file(n, x->password_file, &m->password) != 0)
+      bad++;
+  } else if (m->password == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option Password (or PasswordFile) is "
+          "missing",
+          n);
+    bad++;
+  }
+  if (m->password != NULL &&
+      check_credential(n, x->password_file ? "PasswordFile" : "Password",
+                       m->password) != 0)
+    bad++;
+  if (m->ssl && m->starttls) {
+    ERROR("pop3 plugin: monitor \"%s\": options SSL and StartTLS exclude each "
+          "other: SSL is implicit TLS (port 995), StartTLS upgrades a plain "
+          "connection (port 110)",
+          n);
+    bad++;
+  }
+  if (m->interval < POP3_MIN_INTERVAL) {
+    ERROR("pop3 plugin: monitor \"%s\": option Interval: %g is below the "
+          "minimum of %g seconds",
+          n, m->interval, POP3_MIN_INTERVAL);
+    bad++;
+  }
+  if (m->timeout >= m->interval) {
+    ERROR("pop3 plugin: monitor \"%s\": option Timeout: %g must be below the "
+          "Interval (%g)",
+          n, m->timeout, m->interval);
+    bad++;
+  }
+  if (m->ca_cert != NULL && check_readable_file(n, "CACert", m->ca_cert) != 0)
+    bad++;
+  if (!x->port_set)
+    m->port = m->ssl ? POP3S_DEFAULT_PORT : POP3_DEFAULT_PORT;
+  return bad == 0 ? 0 : -1;
+}
+
+static void warn_about_weak_settings(const pop3_monitor_t *m) {
+  if (!pop3_monitor_uses_tls(m) && !is_loopback(m->host))
+    WARNING("pop3 plugin: monitor \"%s\": the password travels to %s in clear "
+            "text; set SSL true (port 995) or StartTLS true",
+            m->name, m->host);
+  if (pop3_monitor_uses_tls(m) && (!m->verify_peer || !m->verify_host))
+    WARNING("pop3 plugin: monitor \"%s\": TLS verification is off "
+            "(VerifyPeer %s, VerifyHost %s): anyone on the path can "
+            "impersonate %s",
+            m->name, m->verify_peer ? "true" : "false",
+            m->verify_host ? "true" : "false", m->host);
+  if (!pop3_monitor_uses_tls(m) && m->ca_cert != NULL)
+    WARNING("pop3 plugin: monitor \"%s\": option CACert has no effect "
+            "without SSL or StartTLS",
+            m->name);
+}
+
+static pop3_monitor_t *monitor_with_defaults(void) {
+  pop3_monitor_t *m = calloc(1, sizeof(*m));
+  if (m == NULL)
+    return NULL;
+  m->timeout = POP3_DEFAULT_TIMEOUT;
+  m->interval = POP3_DEFAULT_INTERVAL;
+  m->verify_peer = true;
+  m->verify_host = true;
+  return m;
+}
+
+pop3_monitor_t *pop3_config_monitor(const oconfig_item_t *ci) {
+  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING) {
+    ERROR("pop3 plugin: <Monitor> needs exactly one name in quotes, e.g. "
+          "<Monitor \"support-inbox\">");
+    return NULL;
+  }
+  if (check_name(ci->values[0].value.string) != 0)
+    return NULL;
+  pop3_monitor_t *m = monitor_with_defaults();
+  parse_extras_t extras = {0};
+  if (m == NULL || (m->name = strdup(ci->values[0].value.string)) == NULL) {
+    ERROR("pop3 plugin: out of memory");
+    pop3_monitor_free(m);
+    return NULL;
+  }
+  int bad = 0;
+  for (int i = 0; i < ci->children_num; i++)
+    if (parse_option(m, &extras, &ci->children[i]) != 0)
+      bad++;
+  if (bad == 0 && validate(m, &extras) != 0)
+    bad++;
+  free(extras.password_file);
+  if (bad != 0) {
+    pop3_monitor_free(m);
+    return NULL;
+  }
+  warn_about_weak_settings(m);
+  return m;
+}

@@ -1,0 +1,20 @@
+/* pop3_monitor.c: lifetime of a monitor description. */
+#include "pop3_monitor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pop3_monitor_free(pop3_monitor_t *m) {
+  if (m == NULL)
+    return;
+  if (m->password != NULL) {
+    explicit_bzero(m->password, strlen(m->password));
+    free(m->password);
+  }
+  free(m->name);
+  free(m->description);
+  free(m->host);
+  free(m->user);
+  free(m->ca_cert);
+  free(m);
+}

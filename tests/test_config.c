@@ -1,0 +1,305 @@
+/* test_config.c: every option of a <Monitor> block, and every bad value
+ * rejected with one ERROR naming the monitor and the option. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "mock_collectd.h"
+#include "pop3_config.h"
+
+#define SECRET "pw-Sekr3t-never-logged"
+
+typedef struct {
+  const char *key;
+  char type; /* 's' string, 'n' number, 'b' boolean, '0' no value */
+  const char *s;
+  double n;
+  bool b;
+} opt_t;
+
+#define S(k, v) {.key = k, .type = 's', .s = v}
+#define N(k, v) {.key = k, .type = 'n', .n = v}
+#define B(k, v) {.key = k, .type = 'b', .b = v}
+#define NONE(k) {.key = k, .type = '0'}
+#define HOST S("Host", "127.0.0.1")
+#define USER S("User", "alice")
+#define PASS S("Password", SECRET)
+
+static char password_file[64];
+static char open_password_file[64];
+static char empty_file[64];
+
+static oconfig_item_t *build(const char *name, const opt_t *opts) {
+  oconfig_item_t *block = mock_block("Monitor", name, NULL);
+  for (const opt_t *o = opts; o->key != NULL; o++) {
+    oconfig_item_t *child = o->type == 's'   ? opt_string(o->key, o->s)
+                            : o->type == 'n' ? opt_number(o->key, o->n)
+                            : o->type == 'b' ? opt_bool(o->key, o->b)
+                                             : opt_none(o->key);
+    block->children = realloc(block->children,
+                              (size_t)(block->children_num + 1) *
+                                  sizeof(*block->children));
+    block->children[block->children_num++] = *child;
+    free(child);
+  }
+  return block;
+}
+
+static pop3_monitor_t *parse(const char *name, const opt_t *opts) {
+  mock_log_reset();
+  oconfig_item_t *block = build(name, opts);
+  pop3_monitor_t *m = pop3_config_monitor(block);
+  mock_free(block);
+  return m;
+}
+
+static void assert_no_secret_logged(void) {
+  for (size_t i = 0; i < mock_log_num; i++)
+    ck_assert_msg(strstr(mock_log[i].message, SECRET) == NULL,
+                  "password logged: %s", mock_log[i].message);
+}
+
+START_TEST(test_defaults) {
+  const opt_t opts[] = {HOST, USER, PASS, {0}};
+  pop3_monitor_t *m = parse("inbox", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_str_eq(m->name, "inbox");
+  ck_assert_str_eq(m->host, "127.0.0.1");
+  ck_assert_int_eq(m->port, 110);
+  ck_assert(!m->ssl && !m->starttls && !m->detect);
+  ck_assert(m->verify_peer && m->verify_host);
+  ck_assert_double_eq(m->timeout, 5.0);
+  ck_assert_double_eq(m->interval, 30.0);
+  ck_assert_ptr_null(m->ca_cert);
+  ck_assert_ptr_null(m->description);
+  ck_assert_str_eq(m->password, SECRET);
+  ck_assert_uint_eq(mock_log_count(LOG_ERR), 0);
+  /* loopback: no clear-text warning */
+  ck_assert_uint_eq(mock_log_count(LOG_WARNING), 0);
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_every_option) {
+  const opt_t opts[] = {S("Host", "mail.example.com"),
+                        B("SSL", true),
+                        S("User", "support@example.com"),
+                        PASS,
+                        N("Timeout", 2.5),
+                        N("Interval", 60),
+                        B("Detect", true),
+                        S("Description", "Ticket intake"),
+                        S("CACert", "/etc/hostname"),
+                        B("VerifyPeer", true),
+                        B("VerifyHost", true),
+                        {0}};
+  pop3_monitor_t *m = parse("support-inbox", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->port, 995); /* SSL changes the default port */
+  ck_assert(m->ssl && !m->starttls && m->detect);
+  ck_assert_double_eq(m->timeout, 2.5);
+  ck_assert_double_eq(m->interval, 60.0);
+  ck_assert_str_eq(m->description, "Ticket intake");
+  ck_assert_str_eq(m->ca_cert, "/etc/hostname");
+  ck_assert_str_eq(m->user, "support@example.com");
+  ck_assert_uint_eq(mock_log_count(LOG_ERR), 0);
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_explicit_port_and_starttls) {
+  const opt_t opts[] = {S("host", "::1"), N("port", 1110), B("starttls", true),
+                        USER, PASS, {0}};
+  pop3_monitor_t *m = parse("v6", opts); /* option names ignore case */
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->port, 1110);
+  ck_assert(m->starttls && !m->ssl);
+  ck_assert_str_eq(m->host, "::1");
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_port_as_string) {
+  const opt_t opts[] = {HOST, S("Port", "2110"), USER, PASS, {0}};
+  pop3_monitor_t *m = parse("p", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->port, 2110);
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_password_file) {
+  const opt_t opts[] = {HOST, USER, S("PasswordFile", password_file), {0}};
+  pop3_monitor_t *m = parse("pf", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_str_eq(m->password, SECRET); /* first line, line end removed */
+  ck_assert_uint_eq(mock_log_count(LOG_WARNING), 0);
+  assert_no_secret_logged();
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_password_file_readable_by_others_warns) {
+  const opt_t opts[] = {HOST, USER, S("PasswordFile", open_password_file), {0}};
+  pop3_monitor_t *m = parse("pf", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(mock_log_find(LOG_WARNING, "readable by group"));
+  assert_no_secret_logged();
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_cleartext_to_remote_host_warns) {
+  const opt_t opts[] = {S("Host", "mail.example.com"), USER, PASS, {0}};
+  pop3_monitor_t *m = parse("remote", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(mock_log_find(LOG_WARNING, "clear text"));
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_verification_off_warns) {
+  const opt_t opts[] = {HOST, B("SSL", true), B("VerifyPeer", false), USER,
+                        PASS, {0}};
+  pop3_monitor_t *m = parse("noverify", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert(!m->verify_peer && m->verify_host);
+  ck_assert_ptr_nonnull(mock_log_find(LOG_WARNING, "verification is off"));
+  pop3_monitor_free(m);
+}
+END_TEST
+
+/* --- bad configurations: each rejected with one clear ERROR ------------- */
+
+typedef struct {
+  const char *monitor;
+  opt_t opts[12];
+  const char *expect; /* substring of the ERROR line */
+} bad_case_t;
+
+static char long_text[2048];
+static char long_host[300];
+static char long_user[300];
+static char long_name[200];
+
+static const bad_case_t bad_cases[] = {
+    {"m", {USER, PASS}, "option Host is missing"},
+    {"m", {HOST, PASS}, "option User is missing"},
+    {"m", {HOST, USER}, "option Password (or PasswordFile) is missing"},
+    {"m", {S("Host", ""), USER, PASS}, "option Host: \"\" is empty"},
+    {"m", {S("Host", "pop3://mail.example.com"), USER, PASS}, "scheme"},
+    {"m", {S("Host", "https://mail.example.com"), USER, PASS}, "scheme"},
+    {"m", {S("Host", "mail.example.com/inbox"), USER, PASS}, "path"},
+    {"m", {S("Host", "mail.example.com:995"), USER, PASS}, "port suffix"},
+    {"m", {S("Host", "[::1]"), USER, PASS}, "is in brackets"},
+    {"m", {S("Host", "mail example.com"), USER, PASS}, "characters not allowed"},
+    {"m", {S("Host", long_host), USER, PASS}, "longer than 253"},
+    {"m", {N("Host", 12), USER, PASS}, "option Host: expected exactly one string"},
+    {"m", {HOST, N("Port", 0), USER, PASS}, "option Port: 0 is not a port"},
+    {"m", {HOST, N("Port", 65536), USER, PASS}, "option Port: 65536 is not a port"},
+    {"m", {HOST, N("Port", -1), USER, PASS}, "option Port: -1 is not a port"},
+    {"m", {HOST, N("Port", 110.5), USER, PASS}, "option Port: 110.5 is not"},
+    {"m", {HOST, S("Port", "pop3s"), USER, PASS}, "option Port: \"pop3s\" is not"},
+    {"m", {HOST, B("Port", true), USER, PASS}, "option Port: expected exactly one port"},
+    {"m", {HOST, S("SSL", "yes"), USER, PASS}, "option SSL: expected exactly one true or false"},
+    {"m", {HOST, NONE("StartTLS"), USER, PASS}, "option StartTLS: expected"},
+    {"m", {HOST, B("SSL", true), B("StartTLS", true), USER, PASS}, "SSL and StartTLS exclude"},
+    {"m", {HOST, S("User", ""), PASS}, "option User: is empty"},
+    {"m", {HOST, S("User", "a\r\nDELE 1"), PASS}, "option User: contains a line break"},
+    {"m", {HOST, S("User", long_user), PASS}, "option User: is too long"},
+    {"m", {HOST, USER, S("Password", "")}, "option Password: is empty"},
+    {"m", {HOST, USER, S("Password", "x\nDELE 1")}, "option Password: contains a line break"},
+    {"m", {HOST, USER, PASS, S("PasswordFile", "/nonexistent/pass")}, "Password and PasswordFile exclude"},
+    {"m", {HOST, USER, S("PasswordFile", "/nonexistent/pass")}, "option PasswordFile: cannot read \"/nonexistent/pass\""},
+    {"m", {HOST, USER, S("PasswordFile", empty_file)}, "option PasswordFile"},
+    {"m", {HOST, USER, PASS, N("Timeout", 0)}, "option Timeout: must be a positive"},
+    {"m", {HOST, USER, PASS, N("Timeout", -3)}, "option Timeout: must be a positive"},
+    {"m", {HOST, USER, PASS, N("Timeout", 30)}, "option Timeout: 30 must be below the Interval (30)"},
+    {"m", {HOST, USER, PASS, N("Timeout", 90), N("Interval", 60)}, "must be below the Interval (60)"},
+    {"m", {HOST, USER, PASS, S("Timeout", "5s")}, "option Timeout: expected exactly one number"},
+    {"m", {HOST, USER, PASS, N("Interval", 10)}, "option Interval: 10 is below the minimum of 30"},
+    {"m", {HOST, USER, PASS, S("Interval", "60")}, "option Interval: expected"},
+    {"m", {HOST, USER, PASS, S("CACert", "/nonexistent/ca.pem"), B("SSL", true)}, "option CACert: cannot read"},
+    {"m", {HOST, USER, PASS, S("CACert", "/etc"), B("SSL", true)}, "option CACert: \"/etc\" is not a file"},
+    {"m", {HOST, USER, PASS, S("VerifyPeer", "no")}, "option VerifyPeer: expected"},
+    {"m", {HOST, USER, PASS, N("VerifyHost", 1)}, "option VerifyHost: expected"},
+    {"m", {HOST, USER, PASS, B("Detect", true), S("Bogus", "x")}, "unknown option \"Bogus\""},
+    {"m", {HOST, USER, PASS, S("Description", long_text)}, "option Description: value longer than"},
+    {"", {HOST, USER, PASS}, "the monitor name is empty"},
+    {" padded", {HOST, USER, PASS}, "must not start or end with white space"},
+    {"a/b", {HOST, USER, PASS}, "must not contain \"/\""},
+    {long_name, {HOST, USER, PASS}, "the monitor name is too long"},
+    {NULL, {HOST, USER, PASS}, "<Monitor> needs exactly one name"},
+};
+
+START_TEST(test_bad_config) {
+  const bad_case_t *c = &bad_cases[_i];
+  pop3_monitor_t *m = parse(c->monitor, c->opts);
+  ck_assert_msg(m == NULL, "case %d accepted", _i);
+  const char *line = mock_log_find(LOG_ERR, c->expect);
+  ck_assert_msg(line != NULL, "case %d: no ERROR containing '%s' (first: %s)",
+                _i, c->expect, mock_log_num ? mock_log[0].message : "none");
+  ck_assert_msg(strncmp(line, "pop3 plugin: ", 13) == 0, "prefix: %s", line);
+  if (c->monitor != NULL && c->monitor[0] != '\0' && strlen(c->monitor) < 64) {
+    char quoted[80];
+    snprintf(quoted, sizeof(quoted), "\"%s\"", c->monitor);
+    ck_assert_msg(strstr(line, quoted) != NULL, "monitor not named: %s", line);
+  }
+  ck_assert_msg(mock_log_count(LOG_ERR) == 1, "case %d: %zu ERROR lines", _i,
+                mock_log_count(LOG_ERR));
+  assert_no_secret_logged();
+}
+END_TEST
+
+static void write_file(char *path, size_t size, const char *content,
+                       mode_t mode) {
+  snprintf(path, size, "/tmp/pop3-test-XXXXXX");
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+  fchmod(fd, mode);
+  close(fd);
+}
+
+static void setup(void) {
+  write_file(password_file, sizeof(password_file), SECRET "\nsecond line\n",
+             0600);
+  write_file(open_password_file, sizeof(open_password_file), SECRET "\n", 0644);
+  write_file(empty_file, sizeof(empty_file), "", 0600);
+  memset(long_text, 'x', sizeof(long_text) - 1);
+  memset(long_host, 'h', sizeof(long_host) - 1);
+  memset(long_user, 'u', sizeof(long_user) - 1);
+  memset(long_name, 'n', sizeof(long_name) - 1);
+}
+
+static void teardown(void) {
+  unlink(password_file);
+  unlink(open_password_file);
+  unlink(empty_file);
+}
+
+int main(void) {
+  Suite *s = suite_create("config");
+  TCase *tc = tcase_create("monitor");
+  tcase_add_unchecked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_every_option);
+  tcase_add_test(tc, test_explicit_port_and_starttls);
+  tcase_add_test(tc, test_port_as_string);
+  tcase_add_test(tc, test_password_file);
+  tcase_add_test(tc, test_password_file_readable_by_others_warns);
+  tcase_add_test(tc, test_cleartext_to_remote_host_warns);
+  tcase_add_test(tc, test_verification_off_warns);
+  tcase_add_loop_test(tc, test_bad_config, 0,
+                      (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
