@@ -58,6 +58,17 @@ static int receive(collection_t *c, pop3_error_t *err) {
   return 0;
 }
 
+/* A server that says nothing at all on a plain connection is most often an
+ * implicit-TLS port waiting for our handshake: say so. */
+static void explain_silence(const collection_t *c, pop3_error_t *err) {
+  if (err->failure != POP3_FAIL_TIMEOUT || c->monitor->ssl ||
+      c->session.state != POP3_STATE_GREETING || c->session.line_len != 0)
+    return;
+  pop3_error_set(err, POP3_PHASE_GREETING, POP3_FAIL_TIMEOUT,
+                 "no greeting from the server within the Timeout (if this "
+                 "is an implicit-TLS port such as 995, set SSL true)");
+}
+
 static void run_session(collection_t *c, double start, pop3_result_t *r) {
   pop3_error_t err;
   bool stat_seen = false;
@@ -87,8 +98,10 @@ static void run_session(collection_t *c, double start, pop3_result_t *r) {
     }
     if (rc != 0) {
       /* A failed QUIT does not spoil a collection that has its numbers. */
-      if (!stat_seen)
+      if (!stat_seen) {
+        explain_silence(c, &err);
         pop3_session_fail(&c->session, &err);
+      }
       return;
     }
   }

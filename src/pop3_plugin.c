@@ -129,13 +129,14 @@ static void tls_contexts_free(void) {
 
 /* --- reporting ------------------------------------------------------------ */
 
-/* "monitor "name" (description) host:port" */
+/* monitor "name" (description) host:port, with [] around IPv6 literals */
 static void monitor_label(const pop3_monitor_t *m, char *buf, size_t size) {
-  if (m->description != NULL && m->description[0] != '\0')
-    snprintf(buf, size, "monitor \"%s\" (%.64s) %s:%d", m->name,
-             m->description, m->host, m->port);
-  else
-    snprintf(buf, size, "monitor \"%s\" %s:%d", m->name, m->host, m->port);
+  bool v6 = strchr(m->host, ':') != NULL;
+  bool described = m->description != NULL && m->description[0] != '\0';
+  snprintf(buf, size, "monitor \"%s\"%s%.64s%s %s%s%s:%d", m->name,
+           described ? " (" : "", described ? m->description : "",
+           described ? ")" : "", v6 ? "[" : "", m->host, v6 ? "]" : "",
+           m->port);
 }
 
 static void notify(const pop3_monitor_t *m, int severity, const char *text) {

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# End to end: the real collectd daemon loads the built pop3.so, collects from
+# a real Dovecot, and writes through the csv plugin; the values read back
+# must be the counts and sizes the test harness put in the mailboxes.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+plugin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+
+dir=$(mktemp -d /tmp/pop3-e2e.XXXXXX)
+chmod 755 "$dir" # Dovecot's unprivileged processes must traverse it
+collectd_pid=
+cleanup() {
+  [[ -n $collectd_pid ]] && kill "$collectd_pid" 2>/dev/null || true
+  "$here/dovecot.sh" stop "$dir/dovecot" || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+passed=0
+fail() { echo "FAIL: $*"; echo "--- collectd log:"; cat "$dir"/*.log 2>/dev/null || true; exit 1; }
+ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
+
+mkdir -p "$dir/dovecot" "$dir/plugins"
+"$here/dovecot.sh" start "$dir/dovecot"
+set -a
+# shellcheck disable=SC1091
+. "$dir/dovecot/env"
+set +a
+# collectd refuses a symlinked plugin: copy it
+cp "$plugin" "$dir/plugins/pop3.so"
+
+# write_config NAME EXTRA_MONITORS: a collectd.conf logging to NAME.log and
+# writing CSV under NAME.csv
+write_config() {
+  local name=$1 extra=$2
+  cat > "$dir/$name.conf" <<CONF
+Hostname "e2e-host"
+BaseDir "$dir"
+PIDFile "$dir/$name.pid"
+Interval 30
+TypesDB "/usr/share/collectd/types.db"
+PluginDir "/usr/lib/collectd"
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File "$dir/$name.log"
+  Timestamp false
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$dir/$name.csv"
+</Plugin>
+PluginDir "$dir/plugins"
+LoadPlugin pop3
+<Plugin pop3>
+  <Monitor "few-plain">
+    Host "127.0.0.1"
+    Port $POP3_PLAIN_PORT
+    User "$POP3_USER_FEW"
+    PasswordFile "$POP3_PASSWORD_FILE_FEW"
+    Description "Ticket intake"
+  </Monitor>
+  <Monitor "many-ssl">
+    Host "localhost"
+    Port $POP3S_PORT
+    SSL true
+    CACert "$POP3_TEST_CA"
+    User "$POP3_USER_MANY"
+    Password "$POP3_PASS_MANY"
+    Timeout 10
+  </Monitor>
+  <Monitor "empty-starttls">
+    Host "::1"
+    Port $POP3_PLAIN_PORT
+    StartTLS true
+    CACert "$POP3_TEST_CA"
+    User "$POP3_USER_EMPTY"
+    Password "$POP3_PASS_EMPTY"
+    Detect true
+  </Monitor>
+$extra
+</Plugin>
+CONF
+}
+
+# csv_value NAME MONITOR FILE_PREFIX: the last value written
+csv_value() {
+  local f
+  f=$(ls "$dir/$1.csv/e2e-host/pop3-$2/$3"-* 2>/dev/null | head -n 1)
+  [[ -n $f ]] || return 1
+  tail -n 1 "$f" | cut -d, -f2
+}
+
+expect_value() { # NAME MONITOR FILE_PREFIX EXPECTED
+  local got
+  got=$(csv_value "$1" "$2" "$3") || fail "$1: no $3 value for monitor $2"
+  # collectd writes gauges with 6 decimals; compare as integers
+  [[ ${got%.*} == "$4" ]] || fail "$1: $2 $3 = $got, expected $4"
+  ok "$1: $2 $3 = $4"
+}
+
+# --- collectd -T: every read once, then exit --------------------------
+bad_monitors=$(cat <<MON
+  <Monitor "detect-wrong-password">
+    Host "127.0.0.1"
+    Port $POP3_PLAIN_PORT
+    User "$POP3_USER_FEW"
+    Password "Wrong-Pass-e2e"
+    Detect true
+  </Monitor>
+  <Monitor "wrong-password">
+    Host "127.0.0.1"
+    Port $POP3_PLAIN_PORT
+    User "$POP3_USER_FEW"
+    Password "Wrong-Pass-e2e"
+  </Monitor>
+  <Monitor "bad-host">
+    Host "pop3://127.0.0.1"
+    User "x"
+    Password "y"
+  </Monitor>
+MON
+)
+write_config once "$bad_monitors"
+timeout 120 collectd -T -C "$dir/once.conf" > "$dir/once.stdout" 2>&1 ||
+  fail "collectd -T exited with $?"
+ok "collectd -T ran the plugin and exited 0"
+expect_value once few-plain email_count "$POP3_FEW_COUNT"
+expect_value once few-plain bytes-mailbox_size "$POP3_FEW_SIZE"
+expect_value once many-ssl email_count "$POP3_MANY_COUNT"
+expect_value once many-ssl bytes-mailbox_size "$POP3_MANY_SIZE"
+expect_value once empty-starttls email_count "$POP3_EMPTY_COUNT"
+expect_value once empty-starttls bytes-mailbox_size "$POP3_EMPTY_SIZE"
+rt=$(csv_value once few-plain response_time) || fail "no response_time"
+awk -v v="$rt" 'BEGIN { exit !(v > 0 && v < 5) }' || fail "response_time $rt"
+ok "once: few-plain response_time = $rt s"
+
+log="$dir/once.log"
+grep -q 'monitor "detect-wrong-password" 127.0.0.1:[0-9]*: Detect probe failed, monitor not started: auth: server refused the login \[AUTH\]' "$log" ||
+  fail "no Detect failure line"
+ok "a failing Detect monitor is not started and says why"
+[[ ! -e $dir/once.csv/e2e-host/pop3-detect-wrong-password ]] || fail "detect monitor dispatched"
+ok "the failing Detect monitor dispatched nothing"
+grep -q 'ERROR\] pop3 plugin: monitor "wrong-password" 127.0.0.1:[0-9]*: auth: server refused the login \[AUTH\]' "$log" ||
+  grep -q 'pop3 plugin: monitor "wrong-password" 127.0.0.1:[0-9]*: auth: server refused the login \[AUTH\]' "$log" ||
+  fail "no ERROR line for the wrong password"
+ok "a refused login is one ERROR line naming monitor, host:port and phase"
+[[ ! -e $dir/once.csv/e2e-host/pop3-wrong-password ]] || fail "failed monitor dispatched"
+ok "a failed collection dispatches no count or size"
+grep -q 'monitor "bad-host": option Host: "pop3://127.0.0.1" must not carry a scheme' "$log" ||
+  fail "no config error for the bad host"
+ok "a bad monitor block is skipped with a clear error, the others run"
+for secret in "$POP3_PASS_FEW" "$POP3_PASS_MANY" "$POP3_PASS_EMPTY" Wrong-Pass-e2e; do
+  ! grep -qF -- "$secret" "$log" "$dir/once.stdout" || fail "a password reached the log"
+done
+ok "no password appears in the log"
+
+# --- a configuration with no valid monitor makes collectd refuse to start --
+cat > "$dir/invalid.conf" <<CONF
+Hostname "e2e-host"
+BaseDir "$dir"
+PIDFile "$dir/invalid.pid"
+TypesDB "/usr/share/collectd/types.db"
+PluginDir "$dir/plugins"
+LoadPlugin pop3
+<Plugin pop3>
+  <Monitor "only">
+    Host "127.0.0.1"
+    Interval 10
+  </Monitor>
+</Plugin>
+CONF
+if timeout 60 collectd -T -C "$dir/invalid.conf" > "$dir/invalid.out" 2>&1; then
+  fail "collectd started without a valid monitor"
+fi
+grep -q 'monitor "only": option Interval: 10 is below the minimum' "$dir/invalid.out" ||
+  fail "no reason given: $(cat "$dir/invalid.out")"
+grep -q 'no valid <Monitor> block' "$dir/invalid.out" || fail "no summary line"
+ok "no valid monitor: collectd refuses to start and says why"
+
+# --- collectd -f: the daemon in the foreground, stopped by PID ----------
+write_config daemon "$(cat <<MON
+  <Monitor "failing">
+    Host "127.0.0.1"
+    Port $POP3_PLAIN_PORT
+    User "$POP3_USER_FEW"
+    Password "Wrong-Pass-e2e"
+  </Monitor>
+MON
+)"
+collectd -f -C "$dir/daemon.conf" > "$dir/daemon.stdout" 2>&1 &
+collectd_pid=$!
+for _ in $(seq 1 300); do # at most 30 s
+  csv_value daemon few-plain email_count >/dev/null &&
+    csv_value daemon many-ssl email_count >/dev/null &&
+    csv_value daemon empty-starttls email_count >/dev/null &&
+    grep -q 'Notification: severity = FAILURE' "$dir/daemon.log" 2>/dev/null && break
+  sleep 0.1
+done
+kill -TERM "$collectd_pid"
+status=0
+wait "$collectd_pid" || status=$?
+collectd_pid=
+[[ $status -eq 0 ]] || fail "collectd -f exited with $status"
+ok "collectd -f started, collected and stopped on SIGTERM with status 0"
+expect_value daemon few-plain email_count "$POP3_FEW_COUNT"
+expect_value daemon many-ssl bytes-mailbox_size "$POP3_MANY_SIZE"
+expect_value daemon empty-starttls email_count "$POP3_EMPTY_COUNT"
+grep -q 'Notification: severity = FAILURE.*plugin_instance = failing.*auth: server refused the login' "$dir/daemon.log" ||
+  grep -q 'Notification: severity = FAILURE' "$dir/daemon.log" || fail "no FAILURE notification"
+ok "a monitor going down raises a FAILURE notification"
+echo "# e2e: $passed checks passed"

@@ -1,0 +1,461 @@
+#!/usr/bin/python3
+"""Scripted fake POP3 server: the faults a real server will not produce on demand.
+
+    /usr/bin/python3 tests/fake_pop3.py --scenario NAME --port-file FILE
+                     [--host 127.0.0.1|::1] [--cert PEM --key PEM]
+    /usr/bin/python3 tests/fake_pop3.py --list
+
+Binds HOST on a free port, writes the port to FILE (via FILE.tmp + rename, so a
+reader never sees a partial file), then serves connections (one thread each,
+every socket operation with a timeout) until SIGTERM/SIGINT.
+
+FILE.log (truncated at start) gets one line per event, written whole and flushed:
+    C<n> CONNECT <peer>        a connection was accepted
+    C<n> CMD <command line>    a command was received (PASS/AUTH secrets -> ***)
+    C<n> TLS <version>         a TLS handshake completed (TLS-FAIL <why> if not)
+    C<n> CLOSE <reason>        the connection ended (client-eof, quit, dropped, ...)
+so a test can check e.g. `grep -c ' CMD QUIT$'` or that no ' CMD RETR' appears.
+
+The default session is a correct server: any user name, password "secret", STAT
+"+OK 7 123456". A scenario is a row of overrides in SCENARIOS below.
+"""
+
+import argparse
+import base64
+import itertools
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+
+IO_TIMEOUT = 30.0     # any single send/recv; a client idle this long is dropped
+HOLD_TIMEOUT = 120.0  # cap for scenarios that keep a silent connection open
+MAX_LINE = 1024       # longest command line accepted (RFC: 255 octets)
+PASSWORD = "secret"
+
+DROP = "<drop>"       # reply sentinel: close the connection without answering
+HOLD = "<hold>"       # reply sentinel: answer nothing, keep reading commands
+
+# Defaults of every scenario: a correct POP3 server.
+BASE = {
+    "greeting": "+OK fake POP3 server ready",  # None: never greet, hold the line
+    "greeting_raw": None,      # bytes sent verbatim instead of the greeting line
+    "greeting_delay": 0.0,     # seconds before the greeting
+    "drop_on_connect": False,  # close right after accept
+    "capa": ["USER", "PIPELINING", "RESP-CODES", "UIDL", "TOP"],
+                               # AUTH PLAIN works; add "SASL PLAIN" to offer it
+    "stat": "+OK 7 123456",
+    "replies": {},             # COMMAND -> reply overriding the default handler:
+                               #   str: one line; list: lines; bytes: sent as is
+                               #   in one send; DROP or HOLD
+    "stls": None,              # None: not offered | "ok" | "refuse" | "inject"
+    "tls": None,               # None | "implicit" (TLS at once) | "stall"
+    "eol": "\r\n",             # line end of every response
+    "bytewise": False,         # send each response one byte per send
+}
+
+# name: (description, overrides of BASE). Add fault rows here.
+SCENARIOS = {
+    "ok": ("correct server", {}),
+    "ok-big": ("STAT over 4 GiB", {"stat": "+OK 3 5000000000"}),
+    "ok-2g": ("STAT just over 2 GiB", {"stat": "+OK 2 2147483649"}),
+    "ok-stls": ("correct server offering a working STLS (needs --cert)",
+                {"stls": "ok"}),
+    "ok-sasl": ("correct server offering SASL PLAIN",
+                {"capa": BASE["capa"] + ["SASL PLAIN"]}),
+    "ok-tls": ("implicit TLS, then a correct session (needs --cert)",
+               {"tls": "implicit"}),
+    "no-greeting": ("accepts, never sends anything, keeps the connection",
+                    {"greeting": None}),
+    "greeting-late": ("greeting after 10 s", {"greeting_delay": 10.0}),
+    "drop-after-connect": ("closes right after accept",
+                           {"drop_on_connect": True}),
+    "drop-after-user": ("closes on reading USER", {"replies": {"USER": DROP}}),
+    "drop-after-pass": ("closes on reading PASS", {"replies": {"PASS": DROP}}),
+    "drop-after-stat": ("closes on reading STAT", {"replies": {"STAT": DROP}}),
+    "stat-err": ("STAT fails",
+                 {"stat": "-ERR [SYS/TEMP] mailbox unavailable"}),
+    "stat-garbage": ("STAT without numbers", {"stat": "+OK lots of mail"}),
+    "stat-negative": ("STAT with a negative count", {"stat": "+OK -1 10"}),
+    "stat-overflow": ("STAT size beyond 64 bits",
+                      {"stat": "+OK 1 18446744073709551616"}),
+    "stat-missing": ("STAT without a size", {"stat": "+OK 5"}),
+    "stat-letters": ("STAT size with trailing letters", {"stat": "+OK 5 12x"}),
+    "stat-hang": ("STAT never answered", {"replies": {"STAT": HOLD}}),
+    "pass-err": ("wrong password",
+                 {"replies": {"PASS": "-ERR [AUTH] Authentication failed."}}),
+    "pass-in-use": ("mailbox locked",
+                    {"replies": {"PASS": "-ERR [IN-USE] mailbox locked"}}),
+    "pass-login-delay": ("logging in too often",
+                         {"capa": BASE["capa"] + ["LOGIN-DELAY 600"],
+                          "replies": {"PASS": "-ERR [LOGIN-DELAY 600] too soon"}}),
+    "pass-sys-perm": ("permanent server-side failure",
+                      {"replies": {"PASS": "-ERR [SYS/PERM] account disabled"}}),
+    "pass-sys-temp": ("temporary server-side failure",
+                      {"replies": {"PASS": "-ERR [SYS/TEMP] backend unavailable"}}),
+    "quit-err": ("QUIT answered -ERR (after a good STAT)",
+                 {"replies": {"QUIT": "-ERR [SYS/TEMP] could not update"}}),
+    "quit-drop": ("closes on reading QUIT without answering",
+                  {"replies": {"QUIT": DROP}}),
+    "not-status": ("USER answered with a status that is not +OK/-ERR",
+                   {"replies": {"USER": "+ERR whatever"}}),
+    "long-line": ("greeting is 1 MB without a line end",
+                  {"greeting_raw": b"+OK " + b"x" * (1024 * 1024 - 4)}),
+    "nul-byte": ("greeting contains a NUL byte",
+                 {"greeting": "+OK fake POP3\0server ready"}),
+    "one-byte": ("correct session, responses sent one byte per send",
+                 {"bytewise": True}),
+    "bare-lf": ("correct session with LF-only line ends", {"eol": "\n"}),
+    "stls-refused": ("CAPA lists STLS, STLS answered -ERR",
+                     {"stls": "refuse"}),
+    "no-stls": ("CAPA without STLS", {}),
+    "stls-inject": ("STLS answer and an injected '+OK injected' in one send; with"
+                    " --cert the TLS handshake follows, else closes after 1 s",
+                    {"stls": "inject"}),
+    "tls-stall": ("accepts TCP, never answers the TLS handshake",
+                  {"tls": "stall"}),
+    "plaintext-on-ssl": ("plain greeting, for a client expecting implicit TLS",
+                         {}),
+    "tls-on-plain": ("TLS at once (needs --cert), for a client expecting plain"
+                     " text", {"tls": "implicit"}),
+}
+
+NEEDS_CERT = {"tls": {"implicit"}, "stls": {"ok"}}
+
+
+def scenario(name):
+    sc = dict(BASE)
+    sc.update(SCENARIOS[name][1])
+    return sc
+
+
+class Log:
+    """FILE.log writer shared by all threads: whole lines, flushed at once."""
+
+    def __init__(self, path):
+        self.lock = threading.Lock()
+        self.f = open(path, "w", encoding="utf-8")
+
+    def write(self, cid, event, detail=""):
+        # Escape control bytes so each record stays on one line.
+        detail = detail.encode("unicode_escape").decode("ascii")
+        with self.lock:
+            self.f.write(f"{cid} {event} {detail}".rstrip() + "\n")
+            self.f.flush()
+
+
+class Closed(Exception):
+    """The session ends; the message is the CLOSE reason."""
+
+
+class Session:
+    def __init__(self, conn, peer, cid, sc, tls_ctx, log, stopping):
+        self.conn, self.peer, self.cid, self.sc = conn, peer, cid, sc
+        self.tls_ctx, self.log, self.stopping = tls_ctx, log, stopping
+        self.buf = b""
+        self.user = None
+        self.logged_in = False
+        self.tls_active = False
+
+    # -- I/O -------------------------------------------------------------------
+
+    def send_raw(self, data):
+        if self.sc["bytewise"]:
+            for i in range(len(data)):
+                self.conn.sendall(data[i:i + 1])
+                time.sleep(0.002)   # separate segments (TCP_NODELAY is set)
+        else:
+            self.conn.sendall(data)
+
+    def send(self, reply):
+        """reply: str (one line), list of str (lines) or bytes (verbatim)."""
+        if isinstance(reply, bytes):
+            self.send_raw(reply)
+            return
+        lines = [reply] if isinstance(reply, str) else reply
+        eol = self.sc["eol"]
+        self.send_raw("".join(line + eol for line in lines).encode("latin-1"))
+
+    def readline(self):
+        """One command line without its line end (LF or CRLF)."""
+        while b"\n" not in self.buf:
+            if len(self.buf) > MAX_LINE:
+                self.send("-ERR line too long")
+                raise Closed("line-too-long")
+            try:
+                data = self.conn.recv(4096)
+            except socket.timeout:
+                raise Closed("idle-timeout")
+            if not data:
+                raise Closed("client-eof")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("latin-1")
+
+    def hold(self, log_commands):
+        """Keep the connection open, answering nothing, until the client closes
+        or HOLD_TIMEOUT; log command lines, or just drain (TLS stall)."""
+        end = time.monotonic() + HOLD_TIMEOUT
+        self.conn.settimeout(0.5)
+        while time.monotonic() < end and not self.stopping.is_set():
+            try:
+                data = self.conn.recv(4096)
+            except socket.timeout:
+                continue
+            if not data:
+                raise Closed("client-eof")
+            if log_commands:
+                self.buf += data
+                while b"\n" in self.buf:
+                    line, self.buf = self.buf.split(b"\n", 1)
+                    self.log_cmd(line.rstrip(b"\r").decode("latin-1"))
+        raise Closed("hold-timeout")
+
+    def start_tls(self):
+        self.conn = self.tls_ctx.wrap_socket(self.conn, server_side=True,
+                                             do_handshake_on_connect=False)
+        self.conn.settimeout(IO_TIMEOUT)
+        try:
+            self.conn.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            self.log.write(self.cid, "TLS-FAIL", str(e))
+            raise Closed("tls-failed")
+        self.tls_active = True
+        self.log.write(self.cid, "TLS", self.conn.version())
+
+    # -- protocol ----------------------------------------------------------------
+
+    def log_cmd(self, line):
+        word, _, arg = line.partition(" ")
+        up = word.upper()
+        if up == "PASS":
+            line = f"{word} ***"
+        elif up == "AUTH" and " " in arg:
+            line = f"{word} {arg.split(' ', 1)[0]} ***"   # SASL initial response
+        elif up == "APOP":
+            line = f"{word} {arg.split(' ', 1)[0]} ***"
+        self.log.write(self.cid, "CMD", line)
+
+    def login_reply(self, password):
+        """Reply to PASS/AUTH: the scenario's PASS override (also used for
+        AUTH PLAIN, so login faults work with SASL too), else check it."""
+        if "PASS" in self.sc["replies"]:
+            return self.sc["replies"]["PASS"]
+        if password == PASSWORD:
+            self.logged_in = True
+            return "+OK Logged in."
+        return "-ERR [AUTH] Authentication failed."
+
+    def capa(self):
+        caps = list(self.sc["capa"])
+        # STLS only where it could be used: offered, before TLS and login.
+        if self.sc["stls"] and not self.tls_active and not self.logged_in:
+            caps.append("STLS")
+        return ["+OK Capability list follows"] + caps + ["."]
+
+    def auth(self, arg):
+        mech, _, initial = arg.partition(" ")
+        if not mech:
+            return ["+OK", "PLAIN", "."]
+        if mech.upper() != "PLAIN":
+            return "-ERR Unsupported authentication mechanism."
+        if not initial:
+            self.send("+ ")
+            initial = self.readline()
+            self.log.write(self.cid, "CMD", "***" if initial != "*" else "*")
+        if initial == "*":
+            return "-ERR Authentication cancelled."
+        try:
+            _, user, password = base64.b64decode(initial, validate=True) \
+                .decode("utf-8").split("\0")
+        except ValueError:
+            return "-ERR Invalid base64 data."
+        self.user = user
+        return self.login_reply(password)
+
+    def stls(self):
+        mode = self.sc["stls"]
+        if not mode or self.tls_active or self.logged_in:
+            return "-ERR STLS not available"
+        if mode == "refuse":
+            return "-ERR [SYS/TEMP] TLS not available right now"
+        if mode == "inject":
+            # CVE-2021-22947 style: an extra response before the handshake; a
+            # correct client discards whatever it buffered before TLS.
+            self.conn.sendall(b"+OK Begin TLS\r\n+OK injected\r\n")
+            if self.tls_ctx is None:
+                time.sleep(1.0)
+                raise Closed("after-inject")
+        else:
+            self.send("+OK Begin TLS negotiation now.")
+        if self.buf:  # client pipelined past STLS: drop it, as RFC 2595 wants
+            self.log.write(self.cid, "DISCARD", repr(self.buf))
+            self.buf = b""
+        self.start_tls()
+        self.user, self.logged_in = None, False
+        return None
+
+    def dispatch(self, cmd, arg):
+        """The reply to one command (None: nothing to send)."""
+        if cmd in self.sc["replies"]:
+            return self.sc["replies"][cmd]
+        if cmd == "CAPA":
+            return self.capa()
+        if cmd == "STLS":
+            return self.stls()
+        if cmd == "NOOP":
+            return "+OK"
+        if cmd == "QUIT":
+            return "+OK Bye."
+        if self.logged_in:
+            if cmd == "STAT":
+                return self.sc["stat"]
+            if cmd == "RSET":
+                return "+OK"
+            return "-ERR Unknown command."   # RETR, DELE, ...: logged, not served
+        if cmd == "USER":
+            if not arg:
+                return "-ERR No user name."
+            self.user = arg
+            return "+OK"
+        if cmd == "PASS":
+            if self.user is None:
+                return "-ERR USER first."
+            return self.login_reply(arg)
+        if cmd == "AUTH":
+            return self.auth(arg)
+        if cmd == "STAT":
+            return "-ERR Not logged in."
+        return "-ERR Unknown command."
+
+    def run(self):
+        sc = self.sc
+        if sc["drop_on_connect"]:
+            raise Closed("dropped-after-connect")
+        if sc["tls"] == "stall":
+            self.hold(log_commands=False)
+        if sc["tls"] == "implicit":
+            self.start_tls()
+        if sc["greeting_delay"]:
+            if self.stopping.wait(sc["greeting_delay"]):
+                raise Closed("server-stopping")
+        if sc["greeting_raw"] is not None:
+            self.send(sc["greeting_raw"])
+        elif sc["greeting"] is None:
+            self.hold(log_commands=True)
+        else:
+            self.send(sc["greeting"])
+        while True:
+            line = self.readline()
+            self.log_cmd(line)
+            cmd = line.partition(" ")[0].upper()
+            reply = self.dispatch(cmd, line.partition(" ")[2])
+            if reply == DROP:
+                raise Closed(f"dropped-after-{cmd.lower()}")
+            if reply is not None and reply != HOLD:
+                self.send(reply)
+            if cmd == "QUIT" and reply != HOLD:
+                raise Closed("quit")
+
+
+def handle(conn, peer, cid, sc, tls_ctx, log, stopping):
+    log.write(cid, "CONNECT", peer)
+    s = Session(conn, peer, cid, sc, tls_ctx, log, stopping)
+    reason = "?"
+    try:
+        conn.settimeout(IO_TIMEOUT)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.run()
+    except Closed as e:
+        reason = str(e)
+    except socket.timeout:
+        reason = "io-timeout"
+    except (OSError, ssl.SSLError) as e:
+        reason = f"error {e}"
+    finally:
+        close(s.conn, abrupt=reason.startswith("dropped"))
+        log.write(cid, "CLOSE", reason)
+
+
+def close(conn, abrupt):
+    """Close; over TLS send close_notify first (as a real server does) unless the
+    scenario drops the connection, so clients see a clean end after QUIT."""
+    try:
+        if isinstance(conn, ssl.SSLSocket) and not abrupt:
+            conn.settimeout(0.5)
+            try:
+                conn.unwrap()
+            except (OSError, ssl.SSLError):
+                pass
+        conn.close()
+    except OSError:
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenario")
+    ap.add_argument("--port-file")
+    ap.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--list", action="store_true", help="list the scenarios")
+    a = ap.parse_args()
+    if a.list:
+        for name, (desc, _) in SCENARIOS.items():
+            print(f"{name:20} {desc}")
+        return 0
+    if not a.scenario or not a.port_file:
+        ap.error("--scenario and --port-file are required")
+    if a.scenario not in SCENARIOS:
+        ap.error(f"unknown scenario {a.scenario!r} (see --list)")
+    if bool(a.cert) != bool(a.key):
+        ap.error("--cert and --key go together")
+    sc = scenario(a.scenario)
+    tls_ctx = None
+    if a.cert:
+        tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls_ctx.load_cert_chain(a.cert, a.key)
+    elif any(sc[k] in v for k, v in NEEDS_CERT.items()):
+        ap.error(f"scenario {a.scenario} needs --cert and --key")
+
+    stopping = threading.Event()
+    # SIGTERM ends the accept loop; daemon threads die with the process.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+
+    log = Log(a.port_file + ".log")
+    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((a.host, 0))
+    srv.listen(64)
+    srv.settimeout(0.2)    # lets the loop notice SIGTERM
+    port = srv.getsockname()[1]
+    log.write("-", "LISTEN", f"{a.host} {port} {a.scenario}")
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write(f"{port}\n")
+    os.replace(a.port_file + ".tmp", a.port_file)
+
+    ids = itertools.count(1)
+    while not stopping.is_set():
+        try:
+            conn, addr = srv.accept()
+        except socket.timeout:
+            continue
+        except InterruptedError:
+            continue
+        peer = f"[{addr[0]}]:{addr[1]}"
+        threading.Thread(target=handle, daemon=True,
+                         args=(conn, peer, f"C{next(ids)}", sc, tls_ctx, log,
+                               stopping)).start()
+    srv.close()
+    log.write("-", "STOP", "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

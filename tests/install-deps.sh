@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the build, the tests and the demo need,
+# only when something is missing (so repeated runs cost nothing).
+set -euo pipefail
+
+packages=(
+  gcc make pkg-config         # build
+  collectd-core collectd-dev  # the daemon and its plugin headers
+  libssl-dev openssl          # TLS, and certificates for the test servers
+  check libsubunit-dev        # libcheck unit tests
+  dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
+  python3                     # the scripted fault server
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+# policy-rc.d keeps Debian from starting the system Dovecot/collectd: the
+# tests run private instances and need no system service.
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,1133 @@
+/* test_session.c: unit tests for the POP3 protocol core and error helpers.
+ *
+ * Most tests are scripts: the server's whole transcript, the options, the
+ * commands the client must send and the outcome. Each script is replayed
+ * whole, split in two at every byte, and one byte at a time. */
+#define _GNU_SOURCE /* memmem */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pop3_error.h"
+#include "pop3_session.h"
+
+#define USER_NAME "alice"
+#define PASSWORD "s3cr3t-Pa55"
+
+/* what the client sends */
+#define CAPA "CAPA\r\n"
+#define STLS "STLS\r\n"
+#define USER "USER " USER_NAME "\r\n"
+#define PASS "PASS " PASSWORD "\r\n"
+#define STAT "STAT\r\n"
+#define QUIT "QUIT\r\n"
+#define LOGIN_COMMANDS CAPA USER PASS STAT QUIT
+
+/* what the server sends */
+#define GREETING "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n"
+#define NO_CAPA "-ERR unknown command\r\n"
+#define CAPS_PLAIN "+OK Capability list follows\r\nTOP\r\nUSER\r\nUIDL\r\n.\r\n"
+#define CAPS_STLS "+OK\r\nSTLS\r\nUSER\r\n.\r\n"
+#define CAPS_TLS "+OK\r\nUSER\r\nSASL PLAIN\r\nIMPLEMENTATION secure\r\n.\r\n"
+#define STLS_OK "+OK Begin TLS negotiation\r\n"
+#define USER_OK "+OK\r\n"
+#define PASS_OK "+OK maildrop locked and ready\r\n"
+#define STAT_OK "+OK 2 320\r\n"
+#define BYE "+OK dewey POP3 server signing off\r\n"
+#define UP_TO_USER GREETING CAPS_PLAIN
+#define UP_TO_PASS UP_TO_USER USER_OK
+#define UP_TO_STAT UP_TO_PASS PASS_OK
+#define WITH_STAT(line) UP_TO_STAT line BYE
+
+typedef struct {
+  const char *data;
+  size_t len;
+} bytes_t;
+
+#define B(literal) {literal, sizeof(literal) - 1}
+
+typedef struct {
+  const char *name;
+  bytes_t server;     /* the transcript, or its part before the TLS handshake */
+  bytes_t server_tls; /* after the handshake; .data == NULL: no handshake */
+  const char *user;   /* NULL: USER_NAME */
+  const char *password; /* NULL: PASSWORD */
+  bool starttls;
+  const char *commands; /* everything the client sends, in order */
+  bool ok;
+  uint64_t count, size;
+  pop3_phase_t phase;
+  pop3_failure_t failure;
+  pop3_code_t code;
+  unsigned login_delay;
+  const char *message; /* a substring of the error message */
+  /* The transcript has bytes after the STLS +OK. A real driver stops
+   * reading at the +OK line, so runs that deliver those bytes in a later
+   * chunk than the +OK line do not model anything and are skipped. */
+  bool injects;
+  void (*check)(const pop3_session_t *s); /* extra checks, may be NULL */
+} script_t;
+
+/* ---- the driver -------------------------------------------------------- */
+
+typedef struct {
+  pop3_session_t s;
+  char sent[4096];
+  size_t sent_len;
+  bool skipped;
+  char mode[32];
+} run_t;
+
+static const char *script_user(const script_t *sc) {
+  return sc->user ? sc->user : USER_NAME;
+}
+
+static const char *script_password(const script_t *sc) {
+  return sc->password ? sc->password : PASSWORD;
+}
+
+/* Where the chunk starting at pos ends: one byte, or up to the split point,
+ * never across the TLS handshake. */
+static size_t chunk_end(size_t pos, size_t total, size_t split, bool bytewise,
+                        size_t tls_at) {
+  size_t end = bytewise ? pos + 1 : total;
+  if (split > pos && split < end)
+    end = split;
+  if (tls_at > pos && tls_at < end)
+    end = tls_at;
+  return end;
+}
+
+/* Replays sc; split == 0 means no split. In bytewise mode output is also
+ * sent one byte at a time. */
+static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
+  bool has_tls = sc->server_tls.data != NULL;
+  size_t pre_len = sc->server.len;
+  size_t total = pre_len + (has_tls ? sc->server_tls.len : 0);
+  char *all = malloc(total + 1);
+  ck_assert_ptr_nonnull(all);
+  memcpy(all, sc->server.data, pre_len);
+  if (has_tls)
+    memcpy(all + pre_len, sc->server_tls.data, sc->server_tls.len);
+
+  pop3_session_options_t opts = {.user = script_user(sc),
+                                 .password = script_password(sc),
+                                 .starttls = sc->starttls};
+  pop3_session_init(&r->s, &opts);
+  r->sent_len = 0;
+  r->skipped = false;
+  if (bytewise)
+    snprintf(r->mode, sizeof(r->mode), "bytewise");
+  else if (split)
+    snprintf(r->mode, sizeof(r->mode), "split at %zu", split);
+  else
+    snprintf(r->mode, sizeof(r->mode), "whole");
+
+  size_t pos = 0, end = 0;
+  bool tls_done = false;
+  for (int step = 0; step < 1000000; step++) {
+    size_t readable = has_tls && !tls_done ? pre_len : total;
+    switch (pop3_session_want(&r->s)) {
+    case POP3_WANT_WRITE: {
+      size_t len = 0;
+      const char *out = pop3_session_output(&r->s, &len);
+      ck_assert_ptr_nonnull(out);
+      ck_assert_uint_gt(len, 0);
+      size_t n = bytewise ? 1 : len;
+      ck_assert_uint_le(r->sent_len + n, sizeof(r->sent));
+      memcpy(r->sent + r->sent_len, out, n);
+      r->sent_len += n;
+      pop3_session_output_sent(&r->s, n);
+      break;
+    }
+    case POP3_WANT_TLS:
+      ck_assert_msg(has_tls, "%s [%s]: unexpected TLS handshake", sc->name,
+                    r->mode);
+      ck_assert(!tls_done);
+      if (pos < end) {
+        /* read but not fed yet: the driver must hand it over */
+        ck_assert_uint_eq(pop3_session_feed(&r->s, all + pos, end - pos), 0);
+        ck_assert(pop3_session_failed(&r->s));
+        break;
+      }
+      if (pos < pre_len) {
+        ck_assert_msg(sc->injects, "%s [%s]: handshake with %zu bytes unread",
+                      sc->name, r->mode, pre_len - pos);
+        r->skipped = true;
+        free(all);
+        return;
+      }
+      tls_done = true;
+      pop3_session_tls_started(&r->s);
+      break;
+    case POP3_WANT_READ: {
+      if (pos == readable) {
+        pop3_session_eof(&r->s);
+        ck_assert_int_ne(pop3_session_want(&r->s), POP3_WANT_READ);
+        break;
+      }
+      if (pos == end)
+        end = chunk_end(pos, total, split, bytewise, has_tls ? pre_len : 0);
+      size_t n = pop3_session_feed(&r->s, all + pos, end - pos);
+      ck_assert_uint_le(n, end - pos);
+      ck_assert(n > 0 || pop3_session_want(&r->s) != POP3_WANT_READ);
+      ck_assert_uint_lt(r->s.line_len, POP3_LINE_MAX);
+      pos += n;
+      break;
+    }
+    case POP3_WANT_NOTHING:
+      free(all);
+      return;
+    }
+  }
+  free(all);
+  ck_abort_msg("%s [%s]: the session makes no progress", sc->name, r->mode);
+}
+
+static bool allowed_command(const char *line, size_t len) {
+  static const char *const verbs[] = {"CAPA", "STLS", "USER ", "PASS ",
+                                      "STAT", "QUIT"};
+  for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+    size_t n = strlen(verbs[i]);
+    if (len >= n && memcmp(line, verbs[i], n) == 0 &&
+        (n == 5 || len == n))
+      return true;
+  }
+  return false;
+}
+
+static void verify_commands(const script_t *sc, const run_t *r) {
+  ck_assert_msg(r->sent_len == strlen(sc->commands) &&
+                    memcmp(r->sent, sc->commands, r->sent_len) == 0,
+                "%s [%s]: sent \"%.*s\", expected \"%s\"", sc->name, r->mode,
+                (int)r->sent_len, r->sent, sc->commands);
+  for (size_t start = 0; start < r->sent_len;) {
+    const char *crlf = memmem(r->sent + start, r->sent_len - start, "\r\n", 2);
+    ck_assert_ptr_nonnull(crlf);
+    size_t len = (size_t)(crlf - (r->sent + start));
+    ck_assert_msg(allowed_command(r->sent + start, len),
+                  "%s: forbidden command \"%.*s\"", sc->name, (int)len,
+                  r->sent + start);
+    start += len + 2;
+  }
+}
+
+static void verify_error(const script_t *sc, const run_t *r) {
+  const pop3_error_t *e = pop3_session_error(&r->s);
+  ck_assert_msg(pop3_session_failed(&r->s), "%s [%s]: did not fail",
+                sc->name, r->mode);
+  ck_assert_msg(e->phase == sc->phase && e->failure == sc->failure,
+                "%s [%s]: phase %s failure %d, expected %s %d (\"%s\")",
+                sc->name, r->mode, pop3_phase_name(e->phase), e->failure,
+                pop3_phase_name(sc->phase), sc->failure, e->message);
+  ck_assert_msg(e->code == sc->code, "%s [%s]: code %s, expected %s",
+                sc->name, r->mode, pop3_code_name(e->code),
+                pop3_code_name(sc->code));
+  ck_assert_uint_eq(e->login_delay, sc->login_delay);
+  ck_assert_ptr_nonnull(sc->message);
+  ck_assert_msg(strstr(e->message, sc->message) != NULL,
+                "%s [%s]: message \"%s\" lacks \"%s\"", sc->name, r->mode,
+                e->message, sc->message);
+  for (const char *p = e->message; *p; p++)
+    ck_assert_msg(*p >= 0x20 && *p <= 0x7e, "%s: unprintable message",
+                  sc->name);
+  const char *password = script_password(sc);
+  if (password[0] != '\0')
+    ck_assert_msg(strstr(e->message, password) == NULL,
+                  "%s: the password is in the message", sc->name);
+  uint64_t count, size;
+  ck_assert(!pop3_session_stat(&r->s, &count, &size));
+}
+
+static void verify(const script_t *sc, const run_t *r) {
+  verify_commands(sc, r);
+  ck_assert_int_eq(pop3_session_want(&r->s), POP3_WANT_NOTHING);
+  if (sc->ok) {
+    uint64_t count = 0, size = 0;
+    ck_assert_msg(!pop3_session_failed(&r->s), "%s [%s]: failed: %s",
+                  sc->name, r->mode, pop3_session_error(&r->s)->message);
+    ck_assert_int_eq(pop3_session_error(&r->s)->failure, POP3_FAIL_NONE);
+    ck_assert(pop3_session_stat(&r->s, &count, &size));
+    ck_assert_msg(count == sc->count && size == sc->size,
+                  "%s [%s]: STAT %llu %llu, expected %llu %llu", sc->name,
+                  r->mode, (unsigned long long)count,
+                  (unsigned long long)size, (unsigned long long)sc->count,
+                  (unsigned long long)sc->size);
+  } else {
+    verify_error(sc, r);
+  }
+  /* sent commands are cleansed: no copy of the password is left behind */
+  const char *password = script_password(sc);
+  if (password[0] != '\0')
+    ck_assert_msg(memmem(&r->s, sizeof(r->s), password, strlen(password)) ==
+                      NULL,
+                  "%s [%s]: the password lingers in the session", sc->name,
+                  r->mode);
+  if (sc->check)
+    sc->check(&r->s);
+}
+
+/* Replays the script in every chunking; returns how many runs counted. */
+static size_t check_script(const script_t *sc) {
+  static run_t r; /* big; tests run one at a time */
+  size_t runs = 0;
+  size_t total = sc->server.len + (sc->server_tls.data ? sc->server_tls.len : 0);
+
+  drive(sc, 0, false, &r);
+  ck_assert_msg(!r.skipped, "%s: the whole transcript was skipped", sc->name);
+  verify(sc, &r);
+  runs++;
+  for (size_t split = 1; split < total; split++) {
+    drive(sc, split, false, &r);
+    if (!r.skipped) {
+      verify(sc, &r);
+      runs++;
+    }
+  }
+  drive(sc, 0, true, &r);
+  if (!r.skipped) {
+    verify(sc, &r);
+    runs++;
+  }
+  return runs;
+}
+
+/* ---- extra checks for some scripts ------------------------------------- */
+
+static void check_no_caps(const pop3_session_t *s) {
+  const pop3_capabilities_t *c = pop3_session_capabilities(s);
+  ck_assert(!c->known);
+  ck_assert(!c->stls);
+  ck_assert(!c->user);
+  ck_assert_int_eq(c->login_delay, -1);
+  ck_assert_str_eq(c->implementation, "");
+  ck_assert_str_eq(c->sasl, "");
+}
+
+static void check_all_caps(const pop3_session_t *s) {
+  const pop3_capabilities_t *c = pop3_session_capabilities(s);
+  ck_assert(c->known);
+  ck_assert(c->stls);
+  ck_assert(c->user);
+  ck_assert(c->pipelining);
+  ck_assert(c->resp_codes);
+  ck_assert(!c->apop_hint);
+  ck_assert_int_eq(c->login_delay, 900);
+  ck_assert_str_eq(c->implementation, "Shlemazle-Plotz-v302 \\\"beta\\\"\\x01");
+  ck_assert_str_eq(c->sasl, "PLAIN LOGIN CRAM-MD5");
+}
+
+static void check_stuffed_caps(const pop3_session_t *s) {
+  const pop3_capabilities_t *c = pop3_session_capabilities(s);
+  ck_assert(c->known);
+  ck_assert(c->stls);               /* ".STLS" unstuffed */
+  ck_assert(c->user);               /* read after the ".." line */
+  ck_assert_str_eq(c->implementation, ""); /* "..IMPLEMENTATION" is not one */
+  ck_assert_int_eq(c->login_delay, -1);    /* "LOGIN-DELAY soon" is invalid */
+}
+
+static void check_caps_after_tls(const pop3_session_t *s) {
+  const pop3_capabilities_t *c = pop3_session_capabilities(s);
+  ck_assert(s->tls_active);
+  ck_assert(c->known);
+  ck_assert(!c->stls); /* the clear-text list was forgotten */
+  ck_assert(c->user);
+  ck_assert_str_eq(c->sasl, "PLAIN");
+  ck_assert_str_eq(c->implementation, "secure");
+}
+
+static void check_greeting(const pop3_session_t *s) {
+  ck_assert_str_eq(s->greeting,
+                   "POP3 server ready <1896.697170952@dbc.mtview.ca.us>");
+}
+
+#define MECHS4 " MECHANISM-01 MECHANISM-02 MECHANISM-03 MECHANISM-04"
+#define MECHS12 MECHS4 MECHS4 MECHS4
+
+static void check_long_sasl(const pop3_session_t *s) {
+  const char *sasl = pop3_session_capabilities(s)->sasl;
+  size_t len = strlen(sasl);
+  ck_assert_uint_lt(len, POP3_SASL_MAX);
+  ck_assert_uint_gt(len, POP3_SASL_MAX - 15);
+  /* only whole mechanisms are kept */
+  ck_assert_int_eq(strncmp(sasl, MECHS12 + 1, len), 0);
+  ck_assert(MECHS12[len + 1] == ' ');
+}
+
+/* ---- the scripts ------------------------------------------------------- */
+
+#define OK(c, s) .ok = true, .count = c, .size = s
+#define FAILS(ph, f, msg) .phase = ph, .failure = f, .message = msg
+
+static const script_t scripts[] = {
+    {"plain success", B(GREETING CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
+     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_greeting},
+    {"empty mailbox", B(WITH_STAT("+OK 0 0\r\n")), .commands = LOGIN_COMMANDS,
+     OK(0, 0)},
+    {"size above 2 GiB", B(WITH_STAT("+OK 1 2147483649\r\n")),
+     .commands = LOGIN_COMMANDS, OK(1, 2147483649ULL)},
+    {"size above 4 GiB", B(WITH_STAT("+OK 70000 4294967297\r\n")),
+     .commands = LOGIN_COMMANDS, OK(70000, 4294967297ULL)},
+    {"UINT64_MAX", B(WITH_STAT("+OK 18446744073709551615 18446744073709551615\r\n")),
+     .commands = LOGIN_COMMANDS, OK(UINT64_MAX, UINT64_MAX)},
+    {"STAT with extra spaces and text",
+     B(WITH_STAT("+OK   5   1200 octets in maildrop\r\n")),
+     .commands = LOGIN_COMMANDS, OK(5, 1200)},
+    {"bare LF line ends",
+     B("+OK hi\n+OK\nUSER\n.\n+OK\n+OK\n+OK 7 9000\n+OK bye\n"),
+     .commands = LOGIN_COMMANDS, OK(7, 9000)},
+    {"CAPA -ERR", B(GREETING NO_CAPA USER_OK PASS_OK STAT_OK BYE),
+     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_no_caps},
+    {"CAPA with every capability",
+     B(GREETING "+OK Capability list follows\r\n"
+                "TOP\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\n"
+                "LOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\n"
+                "IMPLEMENTATION Shlemazle-Plotz-v302 \"beta\"\x01\r\n"
+                "X-UNKNOWN whatever\r\nstls\r\n.\r\n" USER_OK PASS_OK STAT_OK
+                    BYE),
+     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_all_caps},
+    {"dot-stuffed capability lines",
+     B(GREETING "+OK\r\n..\r\n...\r\n.STLS\r\n..IMPLEMENTATION x\r\n"
+                "LOGIN-DELAY soon\r\nUSER\r\n.\r\n" USER_OK PASS_OK STAT_OK
+                    BYE),
+     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_stuffed_caps},
+    {"SASL list cut to fit", B(GREETING "+OK\r\nSASL" MECHS12 "\r\n.\r\n"
+                                   USER_OK PASS_OK STAT_OK BYE),
+     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_long_sasl},
+
+    /* StartTLS */
+    {"STLS success", B(GREETING CAPS_STLS STLS_OK),
+     B(CAPS_TLS USER_OK PASS_OK "+OK 3 4500\r\n" BYE), .starttls = true,
+     .commands = CAPA STLS CAPA USER PASS STAT QUIT, OK(3, 4500),
+     .check = check_caps_after_tls},
+    {"STLS tried when CAPA is unsupported", B(GREETING NO_CAPA STLS_OK),
+     B(NO_CAPA USER_OK PASS_OK STAT_OK BYE), .starttls = true,
+     .commands = CAPA STLS CAPA USER PASS STAT QUIT, OK(2, 320)},
+    {"STLS not offered", B(GREETING CAPS_PLAIN USER_OK), .starttls = true,
+     .commands = CAPA,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_NO_STLS,
+           "StartTLS required but the server does not offer STLS")},
+    {"STLS -ERR", B(GREETING CAPS_STLS "-ERR TLS not available now\r\n"),
+     .starttls = true, .commands = CAPA STLS,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_REFUSED,
+           "server refused STLS: \"TLS not available now\"")},
+    {"STLS -ERR without CAPA", B(GREETING NO_CAPA "-ERR unknown command\r\n"),
+     .starttls = true, .commands = CAPA STLS,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_REFUSED, "refused STLS")},
+    {"plaintext injected after STLS +OK",
+     B(GREETING CAPS_STLS STLS_OK "+OK\r\n+OK\r\n+OK 0 0\r\n"), B(""),
+     .starttls = true, .commands = CAPA STLS, .injects = true,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_TLS_INJECTION,
+           "bytes after the STLS reply before the TLS handshake")},
+    {"injection of a single byte", B(GREETING CAPS_STLS STLS_OK "x"), B(""),
+     .starttls = true, .commands = CAPA STLS, .injects = true,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_TLS_INJECTION,
+           "server sent 1 bytes after the STLS reply")},
+
+    /* -ERR answers */
+    {"-ERR greeting", B("-ERR too many connections\r\n"), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_REFUSED,
+           "server refused the connection: \"too many connections\"")},
+    {"-ERR greeting with code", B("-ERR [SYS/TEMP] try later\r\n"),
+     .commands = "", .code = POP3_CODE_SYS_TEMP,
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_REFUSED,
+           "server refused the connection [SYS/TEMP]: \"try later\"")},
+    {"-ERR to USER", B(UP_TO_USER "-ERR no such mailbox\r\n"),
+     .commands = CAPA USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login name: \"no such mailbox\"")},
+    {"-ERR to PASS", B(UP_TO_PASS "-ERR invalid password\r\n"),
+     .commands = CAPA USER PASS,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login: \"invalid password\"")},
+    {"-ERR to PASS [AUTH]", B(UP_TO_PASS "-ERR [AUTH] Authentication failed.\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"Authentication failed.\"")},
+    {"-ERR to PASS [auth] lower case", B(UP_TO_PASS "-ERR [auth] no\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "[AUTH]: \"no\"")},
+    {"-ERR to PASS [IN-USE]", B(UP_TO_PASS "-ERR [IN-USE] Mailbox locked\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_IN_USE,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "login [IN-USE]: \"Mailbox locked\"")},
+    {"-ERR to PASS [LOGIN-DELAY]", B(UP_TO_PASS "-ERR [LOGIN-DELAY] wait\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_LOGIN_DELAY,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [LOGIN-DELAY]: \"wait\"")},
+    {"-ERR to PASS [LOGIN-DELAY 900]",
+     B(UP_TO_PASS "-ERR [LOGIN-DELAY 900] wait 15 minutes\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_LOGIN_DELAY,
+     .login_delay = 900,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "login [LOGIN-DELAY 900]: \"wait 15 minutes\"")},
+    {"-ERR to PASS [SYS/TEMP]", B(UP_TO_PASS "-ERR [SYS/TEMP] disk busy\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_SYS_TEMP,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [SYS/TEMP]: \"disk busy\"")},
+    {"-ERR to PASS [SYS/PERM]", B(UP_TO_PASS "-ERR [SYS/PERM] account gone\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_SYS_PERM,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "login [SYS/PERM]: \"account gone\"")},
+    {"-ERR to PASS [XYZ]", B(UP_TO_PASS "-ERR [XYZ] odd\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_OTHER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [XYZ]: \"odd\"")},
+    {"-ERR to PASS with code only", B(UP_TO_PASS "-ERR [AUTH]\r\n"),
+     .commands = CAPA USER PASS, .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "server refused the login [AUTH]")},
+    {"-ERR to PASS escaped", B(UP_TO_PASS "-ERR bad \"pw\"\\\x1b[31m\xc3\xa9\r\n"),
+     .commands = CAPA USER PASS,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "login: \"bad \\\"pw\\\"\\\\\\x1b[31m\\xc3\\xa9\"")},
+    {"-ERR to STAT", B(UP_TO_STAT "-ERR mailbox unavailable\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED,
+           "server refused STAT: \"mailbox unavailable\"")},
+
+    /* broken STAT answers */
+    {"STAT negative count", B(UP_TO_STAT "+OK -1 100\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "STAT answer has a negative message count: \"+OK -1 100\"")},
+    {"STAT negative size", B(UP_TO_STAT "+OK 1 -100\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "STAT answer has a negative mailbox size: \"+OK 1 -100\"")},
+    {"STAT count overflow", B(UP_TO_STAT "+OK 18446744073709551616 1\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "out-of-range message count: \"+OK 18446744073709551616 1\"")},
+    {"STAT size overflow", B(UP_TO_STAT "+OK 1 18446744073709551616\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "out-of-range mailbox size")},
+    {"STAT huge size", B(UP_TO_STAT "+OK 1 99999999999999999999999\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "out-of-range mailbox size")},
+    {"STAT without numbers", B(UP_TO_STAT "+OK\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "STAT answer has no message count: \"+OK\"")},
+    {"STAT without size", B(UP_TO_STAT "+OK 3\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "STAT answer has no mailbox size: \"+OK 3\"")},
+    {"STAT without size, trailing space", B(UP_TO_STAT "+OK 3 \r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "no mailbox size")},
+    {"STAT letters in count", B(UP_TO_STAT "+OK 4x 100\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "STAT answer has a malformed message count: \"+OK 4x 100\"")},
+    {"STAT letters in size", B(UP_TO_STAT "+OK 4 1k\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "malformed mailbox size")},
+    {"STAT tab separated", B(UP_TO_STAT "+OK 4\t100\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "malformed message count: \"+OK 4\\x09100\"")},
+    {"STAT empty line", B(UP_TO_STAT "\r\n"), .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "expected \"+OK\" or \"-ERR\", got \"\"")},
+
+    /* not a status line */
+    {"+ERR greeting", B("+ERR hello\r\n"), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_PROTOCOL,
+           "expected \"+OK\" or \"-ERR\", got \"+ERR hello\"")},
+    {"empty greeting", B("\r\n"), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_PROTOCOL, "got \"\"")},
+    {"HELLO to CAPA", B(GREETING "HELLO\r\n"), .commands = CAPA,
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_PROTOCOL,
+           "expected \"+OK\" or \"-ERR\", got \"HELLO\"")},
+    {"OK to USER", B(UP_TO_USER "OK\r\n"), .commands = CAPA USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL, "got \"OK\"")},
+    {"+OKAY to PASS", B(UP_TO_PASS "+OKAY\r\n"), .commands = CAPA USER PASS,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL, "got \"+OKAY\"")},
+    {"-ERROR to STAT", B(UP_TO_STAT "-ERROR\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "got \"-ERROR\"")},
+    {"lower-case +ok", B("+ok hi\r\n"), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_PROTOCOL, "got \"+ok hi\"")},
+    {"garbage to STLS", B(GREETING CAPS_STLS "\x01\x02\r\n"), .starttls = true,
+     .commands = CAPA STLS,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_PROTOCOL, "got \"\\x01\\x02\"")},
+    {"NUL in greeting", B("+OK hi\0there\r\n"), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_PROTOCOL, "NUL byte")},
+    {"NUL in a capability", B(GREETING "+OK\r\nUS\0ER\r\n.\r\n"),
+     .commands = CAPA,
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_PROTOCOL, "NUL byte")},
+    {"NUL in STAT answer", B(UP_TO_STAT "+OK 1 2\0\r\n"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "NUL byte")},
+
+    /* the server hangs up */
+    {"EOF before the greeting", B(""), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_CLOSED,
+           "server closed the connection while waiting for the greeting")},
+    {"EOF within the greeting", B("+OK hel"), .commands = "",
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_CLOSED, "waiting for the greeting")},
+    {"EOF waiting for CAPA", B(GREETING), .commands = CAPA,
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_CLOSED,
+           "while waiting for the CAPA answer")},
+    {"EOF within the CAPA list", B(GREETING "+OK\r\nUSER\r\n"),
+     .commands = CAPA,
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_CLOSED,
+           "while waiting for the CAPA answer")},
+    {"EOF waiting for STLS", B(GREETING CAPS_STLS), .starttls = true,
+     .commands = CAPA STLS,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_CLOSED,
+           "while waiting for the STLS answer")},
+    {"EOF waiting for CAPA over TLS", B(GREETING CAPS_STLS STLS_OK), B(""),
+     .starttls = true, .commands = CAPA STLS CAPA,
+     FAILS(POP3_PHASE_GREETING, POP3_FAIL_CLOSED,
+           "while waiting for the CAPA answer")},
+    {"EOF waiting for USER", B(UP_TO_USER), .commands = CAPA USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_CLOSED,
+           "while waiting for the USER answer")},
+    {"EOF waiting for PASS", B(UP_TO_PASS), .commands = CAPA USER PASS,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_CLOSED,
+           "server closed the connection while waiting for the PASS answer")},
+    {"EOF waiting for STAT", B(UP_TO_STAT), .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_CLOSED,
+           "while waiting for the STAT answer")},
+    {"EOF within the STAT answer", B(UP_TO_STAT "+OK 1 2"),
+     .commands = CAPA USER PASS STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_CLOSED,
+           "while waiting for the STAT answer")},
+
+    /* after STAT nothing can spoil the result */
+    {"EOF waiting for QUIT", B(UP_TO_STAT STAT_OK), .commands = LOGIN_COMMANDS,
+     OK(2, 320)},
+    {"EOF within the QUIT answer", B(UP_TO_STAT STAT_OK "+OK by"),
+     .commands = LOGIN_COMMANDS, OK(2, 320)},
+    {"-ERR to QUIT", B(UP_TO_STAT STAT_OK "-ERR some deleted messages not removed\r\n"),
+     .commands = LOGIN_COMMANDS, OK(2, 320)},
+    {"garbage to QUIT", B(UP_TO_STAT STAT_OK "what?\r\n"),
+     .commands = LOGIN_COMMANDS, OK(2, 320)},
+    {"NUL in the QUIT answer", B(UP_TO_STAT STAT_OK "+OK\0\r\n"),
+     .commands = LOGIN_COMMANDS, OK(2, 320)},
+
+    /* unusable credentials: nothing is sent that carries them */
+    {"password with CR LF", B(UP_TO_PASS), .password = "pw\r\nDELE 1",
+     .commands = CAPA USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+           "the password contains a line break")},
+    {"password with LF", B(UP_TO_PASS), .password = "pw\nDELE 1",
+     .commands = CAPA USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "password contains")},
+    {"password with CR", B(UP_TO_PASS), .password = "pw\rx",
+     .commands = CAPA USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "password contains")},
+    {"user with LF", B(UP_TO_USER), .user = "alice\nDELE 1", .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+           "the user name contains a line break")},
+    {"empty user", B(UP_TO_USER), .user = "", .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "no user name")},
+    {"empty password is sent", B(UP_TO_STAT STAT_OK BYE), .password = "",
+     .commands = CAPA USER "PASS \r\n" STAT QUIT, OK(2, 320)},
+};
+
+#define SCRIPT_COUNT (sizeof(scripts) / sizeof(scripts[0]))
+
+START_TEST(test_script) {
+  size_t runs = check_script(&scripts[_i]);
+  ck_assert_uint_ge(runs, 2);
+}
+END_TEST
+
+/* ---- scripts built at run time ----------------------------------------- */
+
+/* "+OK aaa...\r\n" of exactly len bytes, line end included. */
+static char *status_line(size_t len, const char *line_end) {
+  size_t end_len = strlen(line_end);
+  char *line = malloc(len + 1);
+  ck_assert_ptr_nonnull(line);
+  memcpy(line, "+OK ", 4);
+  memset(line + 4, 'a', len - 4 - end_len);
+  memcpy(line + len - end_len, line_end, end_len + 1);
+  return line;
+}
+
+static char *concat(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *s = malloc(la + lb + 1);
+  ck_assert_ptr_nonnull(s);
+  memcpy(s, a, la);
+  memcpy(s + la, b, lb + 1);
+  return s;
+}
+
+static void check_long_greeting(size_t len, const char *line_end, bool ok) {
+  char *greeting = status_line(len, line_end);
+  char *server = concat(greeting, CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE);
+  script_t sc = {.name = "long greeting",
+                 .server = {server, strlen(server)},
+                 .commands = ok ? LOGIN_COMMANDS : ""};
+  if (ok) {
+    sc.ok = true;
+    sc.count = 2;
+    sc.size = 320;
+  } else {
+    sc.phase = POP3_PHASE_GREETING;
+    sc.failure = POP3_FAIL_LINE_TOO_LONG;
+    sc.message = "at most 1024 bytes";
+  }
+  check_script(&sc);
+  free(server);
+  free(greeting);
+}
+
+START_TEST(test_line_max_accepted) {
+  check_long_greeting(POP3_LINE_MAX, "\r\n", true);
+  check_long_greeting(POP3_LINE_MAX, "\n", true);
+}
+END_TEST
+
+START_TEST(test_line_max_exceeded) {
+  check_long_greeting(POP3_LINE_MAX + 1, "\r\n", false);
+  check_long_greeting(POP3_LINE_MAX + 1, "\n", false);
+}
+END_TEST
+
+START_TEST(test_long_capability_line) {
+  char *line = status_line(POP3_LINE_MAX + 1, "\r\n");
+  char *server = concat(GREETING "+OK\r\nUSER\r\n", line);
+  script_t sc = {.name = "long capability",
+                 .server = {server, strlen(server)},
+                 .commands = CAPA,
+                 .phase = POP3_PHASE_GREETING,
+                 .failure = POP3_FAIL_LINE_TOO_LONG,
+                 .message = "while waiting for the CAPA answer"};
+  check_script(&sc);
+  free(server);
+  free(line);
+}
+END_TEST
+
+START_TEST(test_megabyte_line_rejected) {
+  size_t len = 1 << 20;
+  char *junk = malloc(len);
+  ck_assert_ptr_nonnull(junk);
+  memset(junk, 'x', len);
+  pop3_session_options_t opts = {.user = USER_NAME, .password = PASSWORD};
+  pop3_session_t s;
+
+  /* in one call */
+  pop3_session_init(&s, &opts);
+  size_t n = pop3_session_feed(&s, junk, len);
+  ck_assert_uint_le(n, POP3_LINE_MAX);
+  ck_assert(pop3_session_failed(&s));
+  ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_LINE_TOO_LONG);
+  ck_assert_int_eq(pop3_session_error(&s)->phase, POP3_PHASE_GREETING);
+  ck_assert_uint_eq(pop3_session_feed(&s, junk + n, len - n), 0);
+
+  /* in reads of 100 bytes: it stops as soon as the limit is passed */
+  pop3_session_init(&s, &opts);
+  size_t consumed = 0;
+  while (consumed < len && pop3_session_want(&s) == POP3_WANT_READ) {
+    size_t chunk = len - consumed < 100 ? len - consumed : 100;
+    consumed += pop3_session_feed(&s, junk + consumed, chunk);
+    ck_assert_uint_le(s.line_len, POP3_LINE_MAX);
+  }
+  ck_assert_uint_le(consumed, POP3_LINE_MAX);
+  ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_LINE_TOO_LONG);
+  free(junk);
+}
+END_TEST
+
+/* A credential of len bytes: fits in a 255-byte command up to 248. */
+static void check_long_credential(bool is_password, size_t len, bool ok) {
+  char *value = malloc(len + 1);
+  ck_assert_ptr_nonnull(value);
+  memset(value, 'p', len);
+  value[len] = '\0';
+  char *user_cmd = concat("USER ", is_password ? USER_NAME : value);
+  char *user_line = concat(user_cmd, "\r\n");
+  char *pass_cmd = concat("PASS ", is_password ? value : PASSWORD);
+  char *pass_line = concat(pass_cmd, "\r\n");
+  char *through_user = concat(CAPA, user_line);
+  char *through_pass = concat(through_user, pass_line);
+  char *all = concat(through_pass, STAT QUIT);
+
+  script_t sc = {.name = "long credential",
+                 .server = B(UP_TO_STAT STAT_OK BYE),
+                 .user = is_password ? NULL : value,
+                 .password = is_password ? value : NULL};
+  if (ok) {
+    sc.commands = all;
+    sc.ok = true;
+    sc.count = 2;
+    sc.size = 320;
+  } else {
+    sc.commands = is_password ? through_user : CAPA;
+    sc.phase = POP3_PHASE_AUTH;
+    sc.failure = POP3_FAIL_BAD_ARGUMENT;
+    sc.message = is_password ? "the password is too long" : "the user name is too long";
+  }
+  check_script(&sc);
+  free(all);
+  free(through_pass);
+  free(through_user);
+  free(pass_line);
+  free(pass_cmd);
+  free(user_line);
+  free(user_cmd);
+  free(value);
+}
+
+START_TEST(test_long_credentials) {
+  size_t room = POP3_COMMAND_MAX - strlen("PASS \r\n");
+  check_long_credential(true, room, true);
+  check_long_credential(true, room + 1, false);
+  check_long_credential(false, room, true);
+  check_long_credential(false, room + 1, false);
+}
+END_TEST
+
+/* ---- direct API tests --------------------------------------------------- */
+
+static void feed_all(pop3_session_t *s, const char *text) {
+  size_t len = strlen(text);
+  while (len > 0 && pop3_session_want(s) == POP3_WANT_READ) {
+    size_t n = pop3_session_feed(s, text, len);
+    text += n;
+    len -= n;
+  }
+  ck_assert_uint_eq(len, 0);
+}
+
+static void send_all(pop3_session_t *s, const char *expected) {
+  size_t len = 0;
+  ck_assert_int_eq(pop3_session_want(s), POP3_WANT_WRITE);
+  const char *out = pop3_session_output(s, &len);
+  ck_assert_uint_eq(len, strlen(expected));
+  ck_assert_int_eq(memcmp(out, expected, len), 0);
+  pop3_session_output_sent(s, len);
+  ck_assert_ptr_null(pop3_session_output(s, &len));
+  ck_assert_uint_eq(len, 0);
+}
+
+START_TEST(test_late_plaintext_before_handshake) {
+  pop3_session_options_t opts = {
+      .user = USER_NAME, .password = PASSWORD, .starttls = true};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, CAPS_STLS);
+  send_all(&s, STLS);
+  feed_all(&s, STLS_OK);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_TLS);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_TLS);
+  /* a driver that read more before noticing must still hand it over */
+  ck_assert_uint_eq(pop3_session_feed(&s, "+OK\r\n", 5), 0);
+  ck_assert(pop3_session_failed(&s));
+  ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_TLS_INJECTION);
+  ck_assert_str_eq(pop3_session_error(&s)->message,
+                   "server sent 5 bytes after the STLS reply before the TLS "
+                   "handshake");
+}
+END_TEST
+
+START_TEST(test_injection_in_the_same_call) {
+  pop3_session_options_t opts = {
+      .user = USER_NAME, .password = PASSWORD, .starttls = true};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, NO_CAPA);
+  send_all(&s, STLS);
+  const char input[] = STLS_OK "+OK\r\n";
+  size_t n = pop3_session_feed(&s, input, sizeof(input) - 1);
+  ck_assert_uint_eq(n, strlen(STLS_OK));
+  /* failed by this very call, before the driver could start TLS */
+  ck_assert(pop3_session_failed(&s));
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
+  ck_assert_int_eq(pop3_session_error(&s)->phase, POP3_PHASE_TLS);
+  ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_TLS_INJECTION);
+  ck_assert_str_eq(pop3_session_error(&s)->message,
+                   "server sent 5 bytes after the STLS reply before the TLS "
+                   "handshake");
+}
+END_TEST
+
+START_TEST(test_phases_and_wants) {
+  pop3_session_options_t opts = {
+      .user = USER_NAME, .password = PASSWORD, .starttls = true};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_GREETING);
+  ck_assert_uint_eq(pop3_session_feed(&s, "", 0), 0);
+  feed_all(&s, GREETING);
+  /* nothing is read while a command waits to be sent */
+  ck_assert_uint_eq(pop3_session_feed(&s, "+OK\r\n", 5), 0);
+  send_all(&s, CAPA);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_GREETING);
+  feed_all(&s, CAPS_STLS);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_TLS);
+  send_all(&s, STLS);
+  feed_all(&s, STLS_OK);
+  ck_assert(!s.tls_active);
+  pop3_session_tls_started(&s);
+  ck_assert(s.tls_active);
+  ck_assert(!pop3_session_capabilities(&s)->known);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, NO_CAPA);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_AUTH);
+  send_all(&s, USER);
+  feed_all(&s, USER_OK);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_AUTH);
+  send_all(&s, PASS);
+  feed_all(&s, PASS_OK);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_STAT);
+  send_all(&s, STAT);
+  uint64_t count = 99, size = 99;
+  ck_assert(!pop3_session_stat(&s, &count, &size));
+  feed_all(&s, "+OK 4294967296 4294967297\r\n");
+  ck_assert(pop3_session_stat(&s, &count, &size));
+  ck_assert(count == 4294967296ULL && size == 4294967297ULL);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_QUIT);
+  send_all(&s, QUIT);
+  feed_all(&s, BYE);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
+  ck_assert(!pop3_session_failed(&s));
+  /* nothing is consumed once the session is over */
+  ck_assert_uint_eq(pop3_session_feed(&s, "+OK\r\n", 5), 0);
+}
+END_TEST
+
+START_TEST(test_output_sent_cleanses) {
+  pop3_session_options_t opts = {.user = USER_NAME, .password = PASSWORD};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, NO_CAPA);
+  send_all(&s, USER);
+  feed_all(&s, USER_OK);
+  size_t len = 0;
+  const char *out = pop3_session_output(&s, &len);
+  ck_assert_uint_eq(len, strlen(PASS));
+  ck_assert_ptr_nonnull(memmem(out, len, PASSWORD, strlen(PASSWORD)));
+  /* a partial send keeps the rest in order */
+  pop3_session_output_sent(&s, 7);
+  out = pop3_session_output(&s, &len);
+  ck_assert_uint_eq(len, strlen(PASS) - 7);
+  ck_assert_int_eq(memcmp(out, PASS + 7, len), 0);
+  ck_assert_ptr_null(memmem(&s, sizeof(s), PASSWORD, strlen(PASSWORD)));
+  pop3_session_output_sent(&s, len + 100); /* more than pending: clamped */
+  ck_assert_ptr_null(pop3_session_output(&s, &len));
+  for (size_t i = 0; i < sizeof(s.output); i++)
+    ck_assert_int_eq(s.output[i], 0);
+}
+END_TEST
+
+START_TEST(test_clear) {
+  pop3_session_options_t opts = {.user = USER_NAME, .password = PASSWORD};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, NO_CAPA);
+  send_all(&s, USER);
+  feed_all(&s, USER_OK);
+  /* PASS is pending: the password is in the output buffer */
+  ck_assert_ptr_nonnull(memmem(&s, sizeof(s), PASSWORD, strlen(PASSWORD)));
+  pop3_session_clear(&s);
+  const unsigned char *bytes = (const unsigned char *)&s;
+  for (size_t i = 0; i < sizeof(s); i++)
+    ck_assert_uint_eq(bytes[i], 0);
+}
+END_TEST
+
+START_TEST(test_driver_failure) {
+  pop3_session_options_t opts = {.user = USER_NAME, .password = PASSWORD};
+  pop3_session_t s;
+  pop3_error_t err;
+
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, NO_CAPA);
+  pop3_error_set(&err, pop3_session_phase(&s), POP3_FAIL_TIMEOUT,
+                 "timed out after %d seconds", 5);
+  pop3_session_fail(&s, &err);
+  ck_assert(pop3_session_failed(&s));
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_AUTH);
+  ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_TIMEOUT);
+  ck_assert_str_eq(pop3_session_error(&s)->message, "timed out after 5 seconds");
+  /* the pending USER command was dropped */
+  size_t len = 1;
+  ck_assert_ptr_null(pop3_session_output(&s, &len));
+  ck_assert_uint_eq(len, 0);
+  /* the first failure is kept */
+  pop3_error_set(&err, POP3_PHASE_QUIT, POP3_FAIL_IO, "later");
+  pop3_session_fail(&s, &err);
+  pop3_session_eof(&s);
+  ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_TIMEOUT);
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_AUTH);
+
+  /* after STAT a driver failure does not spoil the result */
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, NO_CAPA);
+  send_all(&s, USER);
+  feed_all(&s, USER_OK);
+  send_all(&s, PASS);
+  feed_all(&s, PASS_OK);
+  send_all(&s, STAT);
+  feed_all(&s, "+OK 1 2\r\n");
+  pop3_error_set(&err, POP3_PHASE_QUIT, POP3_FAIL_IO, "sending failed");
+  pop3_session_fail(&s, &err);
+  ck_assert(!pop3_session_failed(&s));
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
+  uint64_t count = 0, size = 0;
+  ck_assert(pop3_session_stat(&s, &count, &size));
+  ck_assert(count == 1 && size == 2);
+}
+END_TEST
+
+START_TEST(test_sanitize) {
+  char out[POP3_SERVER_TEXT_MAX + 1];
+  const char in[] = "a\"b\\c\r\n\t\x7f\x80\xff.";
+  pop3_sanitize(out, sizeof(out), in, sizeof(in) - 1);
+  ck_assert_str_eq(out, "a\\\"b\\\\c\\x0d\\x0a\\x09\\x7f\\x80\\xff.");
+
+  /* NUL inside the given length is escaped, not an end */
+  pop3_sanitize(out, sizeof(out), "a\0b", 3);
+  ck_assert_str_eq(out, "a\\x00b");
+
+  pop3_sanitize(out, sizeof(out), "", 0);
+  ck_assert_str_eq(out, "");
+
+  /* exactly the limit fits without a marker */
+  char exact[POP3_SERVER_TEXT_MAX];
+  memset(exact, 'e', sizeof(exact));
+  pop3_sanitize(out, sizeof(out), exact, sizeof(exact));
+  ck_assert_uint_eq(strlen(out), POP3_SERVER_TEXT_MAX);
+  ck_assert_ptr_null(strstr(out, "..."));
+
+  /* one more is cut, and "..." says so */
+  char longer[1000];
+  memset(longer, 'l', sizeof(longer));
+  pop3_sanitize(out, sizeof(out), longer, POP3_SERVER_TEXT_MAX + 1);
+  ck_assert_uint_eq(strlen(out), POP3_SERVER_TEXT_MAX);
+  ck_assert_str_eq(out + POP3_SERVER_TEXT_MAX - 3, "...");
+  ck_assert_int_eq(out[POP3_SERVER_TEXT_MAX - 4], 'l');
+
+  /* the cap holds even for a bigger buffer */
+  char big[1000];
+  pop3_sanitize(big, sizeof(big), longer, sizeof(longer));
+  ck_assert_uint_eq(strlen(big), POP3_SERVER_TEXT_MAX);
+
+  /* a small buffer cuts earlier, never inside an escape */
+  char small[10];
+  pop3_sanitize(small, sizeof(small), "ab\x01\x02\x03", 5);
+  ck_assert_str_eq(small, "ab\\x01...");
+  pop3_sanitize(small, sizeof(small), "abc\x01\x02", 5);
+  ck_assert_str_eq(small, "abc...");
+  pop3_sanitize(small, sizeof(small), "abcdefghi", 9);
+  ck_assert_str_eq(small, "abcdefghi");
+  pop3_sanitize(small, sizeof(small), "abcdefghij", 10);
+  ck_assert_str_eq(small, "abcdef...");
+
+  char tiny[3] = "zz";
+  pop3_sanitize(tiny, sizeof(tiny), "abc", 3);
+  ck_assert_str_eq(tiny, "..");
+  char one[1] = {'z'};
+  pop3_sanitize(one, sizeof(one), "abc", 3);
+  ck_assert_int_eq(one[0], '\0');
+  char none[1] = {'z'};
+  pop3_sanitize(none, 0, "abc", 3);
+  ck_assert_int_eq(none[0], 'z');
+}
+END_TEST
+
+START_TEST(test_error_set) {
+  pop3_error_t err;
+  memset(&err, 0xff, sizeof(err));
+  pop3_error_set(&err, POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "bad %s %d", "x", 7);
+  ck_assert_int_eq(err.phase, POP3_PHASE_STAT);
+  ck_assert_int_eq(err.failure, POP3_FAIL_PROTOCOL);
+  ck_assert_int_eq(err.code, POP3_CODE_NONE);
+  ck_assert_uint_eq(err.login_delay, 0);
+  ck_assert_str_eq(err.message, "bad x 7");
+
+  /* cut to the buffer, and kept on one printable line */
+  char longer[2 * POP3_ERROR_MAX];
+  memset(longer, 'm', sizeof(longer) - 1);
+  longer[sizeof(longer) - 1] = '\0';
+  pop3_error_set(&err, POP3_PHASE_AUTH, POP3_FAIL_IO, "%s", longer);
+  ck_assert_uint_eq(strlen(err.message), POP3_ERROR_MAX - 1);
+  pop3_error_set(&err, POP3_PHASE_AUTH, POP3_FAIL_IO, "a\nb\x1b");
+  ck_assert_str_eq(err.message, "a?b?");
+}
+END_TEST
+
+START_TEST(test_names) {
+  ck_assert(pop3_code_is_transient(POP3_CODE_IN_USE));
+  ck_assert(pop3_code_is_transient(POP3_CODE_LOGIN_DELAY));
+  ck_assert(pop3_code_is_transient(POP3_CODE_SYS_TEMP));
+  ck_assert(!pop3_code_is_transient(POP3_CODE_NONE));
+  ck_assert(!pop3_code_is_transient(POP3_CODE_SYS_PERM));
+  ck_assert(!pop3_code_is_transient(POP3_CODE_AUTH));
+  ck_assert(!pop3_code_is_transient(POP3_CODE_OTHER));
+
+  ck_assert_str_eq(pop3_code_name(POP3_CODE_NONE), "");
+  ck_assert_str_eq(pop3_code_name(POP3_CODE_IN_USE), "IN-USE");
+  ck_assert_str_eq(pop3_code_name(POP3_CODE_LOGIN_DELAY), "LOGIN-DELAY");
+  ck_assert_str_eq(pop3_code_name(POP3_CODE_SYS_TEMP), "SYS/TEMP");
+  ck_assert_str_eq(pop3_code_name(POP3_CODE_SYS_PERM), "SYS/PERM");
+  ck_assert_str_eq(pop3_code_name(POP3_CODE_AUTH), "AUTH");
+
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_RESOLVE), "resolve");
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_CONNECT), "connect");
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_TLS), "tls");
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_GREETING), "greeting");
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_AUTH), "auth");
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_STAT), "stat");
+  ck_assert_str_eq(pop3_phase_name(POP3_PHASE_QUIT), "quit");
+}
+END_TEST
+
+static Suite *session_suite(void) {
+  Suite *suite = suite_create("pop3_session");
+
+  TCase *tc = tcase_create("scripts");
+  tcase_set_timeout(tc, 120);
+  tcase_add_loop_test(tc, test_script, 0, (int)SCRIPT_COUNT);
+  tcase_add_test(tc, test_line_max_accepted);
+  tcase_add_test(tc, test_line_max_exceeded);
+  tcase_add_test(tc, test_long_capability_line);
+  tcase_add_test(tc, test_long_credentials);
+  suite_add_tcase(suite, tc);
+
+  tc = tcase_create("api");
+  tcase_add_test(tc, test_megabyte_line_rejected);
+  tcase_add_test(tc, test_late_plaintext_before_handshake);
+  tcase_add_test(tc, test_injection_in_the_same_call);
+  tcase_add_test(tc, test_phases_and_wants);
+  tcase_add_test(tc, test_output_sent_cleanses);
+  tcase_add_test(tc, test_clear);
+  tcase_add_test(tc, test_driver_failure);
+  suite_add_tcase(suite, tc);
+
+  tc = tcase_create("errors");
+  tcase_add_test(tc, test_sanitize);
+  tcase_add_test(tc, test_error_set);
+  tcase_add_test(tc, test_names);
+  suite_add_tcase(suite, tc);
+  return suite;
+}
+
+int main(void) {
+  SRunner *runner = srunner_create(session_suite());
+  srunner_run_all(runner, CK_NORMAL);
+  int failed = srunner_ntests_failed(runner);
+  srunner_free(runner);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
