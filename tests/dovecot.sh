@@ -117,7 +117,7 @@ def message(user, n, body_lines):
 # user -> number of body lines of each message (sizes differ per message)
 users = {
     "empty": [],
-    "few": [3, 120, 2500],                          # ~0.4 KB, ~3 KB, ~60 KB
+    "few": [3, 120, 2500],                          # 347, 3964, 77792 bytes
     "many": [5 + (i * 37) % 90 for i in range(1200)],
 }
 
@@ -390,7 +390,15 @@ cmd_start() {
         done
         rm -f "$WORK/env"
     fi
-    # mktemp -d gives 0700; dovecot's auth/mail users must traverse DIR.
+    # mktemp -d gives 0700; dovecot's auth/mail users must traverse DIR. Its
+    # parents are the caller's: only check them (else logins fail [SYS/TEMP]).
+    local up=$WORK perms
+    while [[ $up != / ]]; do
+        up=$(dirname "$up")
+        perms=$(stat -c %A "$up")
+        [[ ${perms:9:1} == [xt] ]] ||
+            die "start: $up is not searchable by others (dovecot users need o+x)"
+    done
     chmod 755 "$WORK"
     mkdir -p "$WORK/home" "${INSTANCES[@]/#/$WORK/}"
     chmod 755 "$WORK/home"
