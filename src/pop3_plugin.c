@@ -169,6 +169,29 @@ static void report_failure(pop3_instance_t *inst, const pop3_result_t *r) {
   sstrncpy(inst->last_error, cause, sizeof(inst->last_error));
 }
 
+/* "USER PIPELINING SASL(PLAIN LOGIN) IMPLEMENTATION(Dovecot)" */
+static void capabilities_text(const pop3_capabilities_t *c, char *buf,
+                              size_t size) {
+  if (!c->known) {
+    snprintf(buf, size, "unknown (no CAPA)");
+    return;
+  }
+  snprintf(buf, size, "%s%s%s%s", c->user ? "USER " : "",
+           c->pipelining ? "PIPELINING " : "",
+           c->resp_codes ? "RESP-CODES " : "", c->stls ? "STLS " : "");
+  size_t used = strlen(buf);
+  if (c->sasl[0] != '\0' && used < size)
+    used += (size_t)snprintf(buf + used, size - used, "SASL(%s) ", c->sasl);
+  if (c->login_delay >= 0 && used < size)
+    used += (size_t)snprintf(buf + used, size - used, "LOGIN-DELAY(%d) ",
+                             c->login_delay);
+  if (c->implementation[0] != '\0' && used < size)
+    used += (size_t)snprintf(buf + used, size - used, "IMPLEMENTATION(%s) ",
+                             c->implementation);
+  if (used > 0 && used < size && buf[used - 1] == ' ')
+    buf[used - 1] = '\0';
+}
+
 static void report_success(pop3_instance_t *inst, const pop3_result_t *r) {
   char label[LABEL_MAX];
   monitor_label(inst->monitor, label, sizeof(label));
@@ -183,13 +206,14 @@ static void report_success(pop3_instance_t *inst, const pop3_result_t *r) {
     inst->last_error[0] = '\0';
   }
   if (!inst->announced) {
-    const pop3_capabilities_t *caps = &r->capabilities;
-    INFO("pop3 plugin: %s: first collection via %s%s%s%s%s, server "
-         "\"%s\", STLS %s, PIPELINING %s",
-         label, r->address, r->tls_version[0] ? " " : " without TLS",
-         r->tls_version, r->tls_cipher[0] ? " " : "", r->tls_cipher,
-         caps->implementation, caps->stls ? "yes" : "no",
-         caps->pipelining ? "yes" : "no");
+    char caps[256], tls[96];
+    capabilities_text(&r->capabilities, caps, sizeof(caps));
+    if (r->tls_version[0] != '\0')
+      snprintf(tls, sizeof(tls), "%s (%s)", r->tls_version, r->tls_cipher);
+    else
+      snprintf(tls, sizeof(tls), "no TLS");
+    INFO("pop3 plugin: %s: first collection from %s, %s, capabilities: %s",
+         label, r->address, tls, caps);
     inst->announced = true;
   }
 }

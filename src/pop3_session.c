@@ -65,8 +65,7 @@ static const char *quote(char buf[POP3_SERVER_TEXT_MAX + 1], text_t t) {
 static number_status_t parse_number(text_t *t, uint64_t max, uint64_t *value) {
   if (t->len == 0)
     return NUMBER_MISSING;
-  if (t->data[0] == '-' && t->len > 1 && t->data[1] >= '0' &&
-      t->data[1] <= '9')
+  if (t->data[0] == '-' && t->len > 1 && t->data[1] >= '0' && t->data[1] <= '9')
     return NUMBER_NEGATIVE;
   size_t n = 0;
   uint64_t v = 0;
@@ -139,7 +138,8 @@ fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
   enter(s, POP3_STATE_FAILED);
 }
 
-#define fail(s, failure, ...) fail_in(s, pop3_session_phase(s), failure, __VA_ARGS__)
+#define fail(s, failure, ...)                                                  \
+  fail_in(s, pop3_session_phase(s), failure, __VA_ARGS__)
 
 /* ---- commands ---------------------------------------------------------- */
 
@@ -326,12 +326,13 @@ static void parse_capability(pop3_capabilities_t *caps, text_t line) {
     if (parse_number(&args, INT_MAX, &delay) == NUMBER_OK)
       caps->login_delay = (int)delay;
   } else if (is_word(name, "IMPLEMENTATION", "")) {
-    pop3_sanitize(caps->implementation, sizeof(caps->implementation),
-                  args.data, args.len);
+    pop3_sanitize(caps->implementation, sizeof(caps->implementation), args.data,
+                  args.len);
   } else if (is_word(name, "SASL", "")) {
     /* Mechanism names are printable ASCII; anything else is masked so the
      * list is safe to log. A mechanism that does not fit is dropped. */
-    size_t n = args.len < sizeof(caps->sasl) ? args.len : sizeof(caps->sasl) - 1;
+    size_t n =
+        args.len < sizeof(caps->sasl) ? args.len : sizeof(caps->sasl) - 1;
     if (n < args.len)
       while (n > 0 && args.data[n] != ' ')
         n--;

@@ -107,7 +107,8 @@ pop3_want_t pop3_session_want(const pop3_session_t *s);
  * pop3_session_want(). Returns 0 once the session wants anything but READ.
  * Plaintext that follows the STLS +OK in the same call fails the session
  * (RFC 2595, CVE-2021-22947): the driver must feed every byte it has read
- * before starting TLS and never feed plaintext read afterwards. */
+ * before starting TLS and never feed plaintext read afterwards. Bytes fed
+ * while it wants TLS fail it the same way (the call still returns 0). */
 size_t pop3_session_feed(pop3_session_t *s, const char *data, size_t len);
 
 /* The server closed the connection. Fine while waiting for the QUIT answer
@@ -123,7 +124,10 @@ void pop3_session_output_sent(pop3_session_t *s, size_t n);
  * capabilities learnt in clear text and ask CAPA again. */
 void pop3_session_tls_started(pop3_session_t *s);
 
-/* Marks the session failed with an error found by the driver. */
+/* Marks the session failed with an error found by the driver. Once STAT was
+ * answered it only ends the session, which stays successful (as for any
+ * failure while waiting for the QUIT answer); a session that already failed
+ * keeps its first error. */
 void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err);
 
 bool pop3_session_failed(const pop3_session_t *s);

@@ -46,7 +46,8 @@ typedef struct {
   size_t len;
 } bytes_t;
 
-#define B(literal) {literal, sizeof(literal) - 1}
+#define B(literal)                                                             \
+  { literal, sizeof(literal) - 1 }
 
 typedef struct {
   const char *name;
@@ -187,12 +188,11 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
 }
 
 static bool allowed_command(const char *line, size_t len) {
-  static const char *const verbs[] = {"CAPA", "STLS", "USER ", "PASS ",
-                                      "STAT", "QUIT"};
+  static const char *const verbs[] = {"CAPA",  "STLS", "USER ",
+                                      "PASS ", "STAT", "QUIT"};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
     size_t n = strlen(verbs[i]);
-    if (len >= n && memcmp(line, verbs[i], n) == 0 &&
-        (n == 5 || len == n))
+    if (len >= n && memcmp(line, verbs[i], n) == 0 && (n == 5 || len == n))
       return true;
   }
   return false;
@@ -216,15 +216,14 @@ static void verify_commands(const script_t *sc, const run_t *r) {
 
 static void verify_error(const script_t *sc, const run_t *r) {
   const pop3_error_t *e = pop3_session_error(&r->s);
-  ck_assert_msg(pop3_session_failed(&r->s), "%s [%s]: did not fail",
-                sc->name, r->mode);
+  ck_assert_msg(pop3_session_failed(&r->s), "%s [%s]: did not fail", sc->name,
+                r->mode);
   ck_assert_msg(e->phase == sc->phase && e->failure == sc->failure,
                 "%s [%s]: phase %s failure %d, expected %s %d (\"%s\")",
                 sc->name, r->mode, pop3_phase_name(e->phase), e->failure,
                 pop3_phase_name(sc->phase), sc->failure, e->message);
-  ck_assert_msg(e->code == sc->code, "%s [%s]: code %s, expected %s",
-                sc->name, r->mode, pop3_code_name(e->code),
-                pop3_code_name(sc->code));
+  ck_assert_msg(e->code == sc->code, "%s [%s]: code %s, expected %s", sc->name,
+                r->mode, pop3_code_name(e->code), pop3_code_name(sc->code));
   ck_assert_uint_eq(e->login_delay, sc->login_delay);
   ck_assert_ptr_nonnull(sc->message);
   ck_assert_msg(strstr(e->message, sc->message) != NULL,
@@ -246,25 +245,23 @@ static void verify(const script_t *sc, const run_t *r) {
   ck_assert_int_eq(pop3_session_want(&r->s), POP3_WANT_NOTHING);
   if (sc->ok) {
     uint64_t count = 0, size = 0;
-    ck_assert_msg(!pop3_session_failed(&r->s), "%s [%s]: failed: %s",
-                  sc->name, r->mode, pop3_session_error(&r->s)->message);
+    ck_assert_msg(!pop3_session_failed(&r->s), "%s [%s]: failed: %s", sc->name,
+                  r->mode, pop3_session_error(&r->s)->message);
     ck_assert_int_eq(pop3_session_error(&r->s)->failure, POP3_FAIL_NONE);
     ck_assert(pop3_session_stat(&r->s, &count, &size));
     ck_assert_msg(count == sc->count && size == sc->size,
                   "%s [%s]: STAT %llu %llu, expected %llu %llu", sc->name,
-                  r->mode, (unsigned long long)count,
-                  (unsigned long long)size, (unsigned long long)sc->count,
-                  (unsigned long long)sc->size);
+                  r->mode, (unsigned long long)count, (unsigned long long)size,
+                  (unsigned long long)sc->count, (unsigned long long)sc->size);
   } else {
     verify_error(sc, r);
   }
   /* sent commands are cleansed: no copy of the password is left behind */
   const char *password = script_password(sc);
   if (password[0] != '\0')
-    ck_assert_msg(memmem(&r->s, sizeof(r->s), password, strlen(password)) ==
-                      NULL,
-                  "%s [%s]: the password lingers in the session", sc->name,
-                  r->mode);
+    ck_assert_msg(
+        memmem(&r->s, sizeof(r->s), password, strlen(password)) == NULL,
+        "%s [%s]: the password lingers in the session", sc->name, r->mode);
   if (sc->check)
     sc->check(&r->s);
 }
@@ -273,7 +270,8 @@ static void verify(const script_t *sc, const run_t *r) {
 static size_t check_script(const script_t *sc) {
   static run_t r; /* big; tests run one at a time */
   size_t runs = 0;
-  size_t total = sc->server.len + (sc->server_tls.data ? sc->server_tls.len : 0);
+  size_t total =
+      sc->server.len + (sc->server_tls.data ? sc->server_tls.len : 0);
 
   drive(sc, 0, false, &r);
   ck_assert_msg(!r.skipped, "%s: the whole transcript was skipped", sc->name);
@@ -322,8 +320,8 @@ static void check_all_caps(const pop3_session_t *s) {
 static void check_stuffed_caps(const pop3_session_t *s) {
   const pop3_capabilities_t *c = pop3_session_capabilities(s);
   ck_assert(c->known);
-  ck_assert(c->stls);               /* ".STLS" unstuffed */
-  ck_assert(c->user);               /* read after the ".." line */
+  ck_assert(c->stls);                      /* ".STLS" unstuffed */
+  ck_assert(c->user);                      /* read after the ".." line */
   ck_assert_str_eq(c->implementation, ""); /* "..IMPLEMENTATION" is not one */
   ck_assert_int_eq(c->login_delay, -1);    /* "LOGIN-DELAY soon" is invalid */
 }
@@ -352,7 +350,7 @@ static void check_long_sasl(const pop3_session_t *s) {
   ck_assert_uint_lt(len, POP3_SASL_MAX);
   ck_assert_uint_gt(len, POP3_SASL_MAX - 15);
   /* only whole mechanisms are kept */
-  ck_assert_int_eq(strncmp(sasl, MECHS12 + 1, len), 0);
+  ck_assert_int_eq(strncmp(sasl, &MECHS12[1], len), 0);
   ck_assert(MECHS12[len + 1] == ' ');
 }
 
@@ -370,7 +368,8 @@ static const script_t scripts[] = {
      .commands = LOGIN_COMMANDS, OK(1, 2147483649ULL)},
     {"size above 4 GiB", B(WITH_STAT("+OK 70000 4294967297\r\n")),
      .commands = LOGIN_COMMANDS, OK(70000, 4294967297ULL)},
-    {"UINT64_MAX", B(WITH_STAT("+OK 18446744073709551615 18446744073709551615\r\n")),
+    {"UINT64_MAX",
+     B(WITH_STAT("+OK 18446744073709551615 18446744073709551615\r\n")),
      .commands = LOGIN_COMMANDS, OK(UINT64_MAX, UINT64_MAX)},
     {"STAT with extra spaces and text",
      B(WITH_STAT("+OK   5   1200 octets in maildrop\r\n")),
@@ -381,20 +380,20 @@ static const script_t scripts[] = {
     {"CAPA -ERR", B(GREETING NO_CAPA USER_OK PASS_OK STAT_OK BYE),
      .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_no_caps},
     {"CAPA with every capability",
-     B(GREETING "+OK Capability list follows\r\n"
-                "TOP\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\n"
-                "LOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\n"
-                "IMPLEMENTATION Shlemazle-Plotz-v302 \"beta\"\x01\r\n"
-                "X-UNKNOWN whatever\r\nstls\r\n.\r\n" USER_OK PASS_OK STAT_OK
-                    BYE),
+     B(GREETING
+       "+OK Capability list follows\r\n"
+       "TOP\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\n"
+       "LOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\n"
+       "IMPLEMENTATION Shlemazle-Plotz-v302 \"beta\"\x01\r\n"
+       "X-UNKNOWN whatever\r\nstls\r\n.\r\n" USER_OK PASS_OK STAT_OK BYE),
      .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_all_caps},
     {"dot-stuffed capability lines",
-     B(GREETING "+OK\r\n..\r\n...\r\n.STLS\r\n..IMPLEMENTATION x\r\n"
-                "LOGIN-DELAY soon\r\nUSER\r\n.\r\n" USER_OK PASS_OK STAT_OK
-                    BYE),
+     B(GREETING
+       "+OK\r\n..\r\n...\r\n.STLS\r\n..IMPLEMENTATION x\r\n"
+       "LOGIN-DELAY soon\r\nUSER\r\n.\r\n" USER_OK PASS_OK STAT_OK BYE),
      .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_stuffed_caps},
-    {"SASL list cut to fit", B(GREETING "+OK\r\nSASL" MECHS12 "\r\n.\r\n"
-                                   USER_OK PASS_OK STAT_OK BYE),
+    {"SASL list cut to fit",
+     B(GREETING "+OK\r\nSASL" MECHS12 "\r\n.\r\n" USER_OK PASS_OK STAT_OK BYE),
      .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_long_sasl},
 
     /* StartTLS */
@@ -442,7 +441,8 @@ static const script_t scripts[] = {
      .commands = CAPA USER PASS,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "server refused the login: \"invalid password\"")},
-    {"-ERR to PASS [AUTH]", B(UP_TO_PASS "-ERR [AUTH] Authentication failed.\r\n"),
+    {"-ERR to PASS [AUTH]",
+     B(UP_TO_PASS "-ERR [AUTH] Authentication failed.\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_AUTH,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "server refused the login [AUTH]: \"Authentication failed.\"")},
@@ -455,7 +455,8 @@ static const script_t scripts[] = {
            "login [IN-USE]: \"Mailbox locked\"")},
     {"-ERR to PASS [LOGIN-DELAY]", B(UP_TO_PASS "-ERR [LOGIN-DELAY] wait\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_LOGIN_DELAY,
-     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [LOGIN-DELAY]: \"wait\"")},
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "login [LOGIN-DELAY]: \"wait\"")},
     {"-ERR to PASS [LOGIN-DELAY 900]",
      B(UP_TO_PASS "-ERR [LOGIN-DELAY 900] wait 15 minutes\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_LOGIN_DELAY,
@@ -464,8 +465,10 @@ static const script_t scripts[] = {
            "login [LOGIN-DELAY 900]: \"wait 15 minutes\"")},
     {"-ERR to PASS [SYS/TEMP]", B(UP_TO_PASS "-ERR [SYS/TEMP] disk busy\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_SYS_TEMP,
-     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [SYS/TEMP]: \"disk busy\"")},
-    {"-ERR to PASS [SYS/PERM]", B(UP_TO_PASS "-ERR [SYS/PERM] account gone\r\n"),
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "login [SYS/TEMP]: \"disk busy\"")},
+    {"-ERR to PASS [SYS/PERM]",
+     B(UP_TO_PASS "-ERR [SYS/PERM] account gone\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_SYS_PERM,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "login [SYS/PERM]: \"account gone\"")},
@@ -474,8 +477,10 @@ static const script_t scripts[] = {
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [XYZ]: \"odd\"")},
     {"-ERR to PASS with code only", B(UP_TO_PASS "-ERR [AUTH]\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_AUTH,
-     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "server refused the login [AUTH]")},
-    {"-ERR to PASS escaped", B(UP_TO_PASS "-ERR bad \"pw\"\\\x1b[31m\xc3\xa9\r\n"),
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]")},
+    {"-ERR to PASS escaped",
+     B(UP_TO_PASS "-ERR bad \"pw\"\\\x1b[31m\xc3\xa9\r\n"),
      .commands = CAPA USER PASS,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "login: \"bad \\\"pw\\\"\\\\\\x1b[31m\\xc3\\xa9\"")},
@@ -599,7 +604,8 @@ static const script_t scripts[] = {
      OK(2, 320)},
     {"EOF within the QUIT answer", B(UP_TO_STAT STAT_OK "+OK by"),
      .commands = LOGIN_COMMANDS, OK(2, 320)},
-    {"-ERR to QUIT", B(UP_TO_STAT STAT_OK "-ERR some deleted messages not removed\r\n"),
+    {"-ERR to QUIT",
+     B(UP_TO_STAT STAT_OK "-ERR some deleted messages not removed\r\n"),
      .commands = LOGIN_COMMANDS, OK(2, 320)},
     {"garbage to QUIT", B(UP_TO_STAT STAT_OK "what?\r\n"),
      .commands = LOGIN_COMMANDS, OK(2, 320)},
@@ -761,7 +767,8 @@ static void check_long_credential(bool is_password, size_t len, bool ok) {
     sc.commands = is_password ? through_user : CAPA;
     sc.phase = POP3_PHASE_AUTH;
     sc.failure = POP3_FAIL_BAD_ARGUMENT;
-    sc.message = is_password ? "the password is too long" : "the user name is too long";
+    sc.message =
+        is_password ? "the password is too long" : "the user name is too long";
   }
   check_script(&sc);
   free(all);
@@ -915,7 +922,7 @@ START_TEST(test_output_sent_cleanses) {
   pop3_session_output_sent(&s, 7);
   out = pop3_session_output(&s, &len);
   ck_assert_uint_eq(len, strlen(PASS) - 7);
-  ck_assert_int_eq(memcmp(out, PASS + 7, len), 0);
+  ck_assert_int_eq(memcmp(out, &PASS[7], len), 0);
   ck_assert_ptr_null(memmem(&s, sizeof(s), PASSWORD, strlen(PASSWORD)));
   pop3_session_output_sent(&s, len + 100); /* more than pending: clamped */
   ck_assert_ptr_null(pop3_session_output(&s, &len));
@@ -958,7 +965,8 @@ START_TEST(test_driver_failure) {
   ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
   ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_AUTH);
   ck_assert_int_eq(pop3_session_error(&s)->failure, POP3_FAIL_TIMEOUT);
-  ck_assert_str_eq(pop3_session_error(&s)->message, "timed out after 5 seconds");
+  ck_assert_str_eq(pop3_session_error(&s)->message,
+                   "timed out after 5 seconds");
   /* the pending USER command was dropped */
   size_t len = 1;
   ck_assert_ptr_null(pop3_session_output(&s, &len));
@@ -1050,7 +1058,8 @@ END_TEST
 START_TEST(test_error_set) {
   pop3_error_t err;
   memset(&err, 0xff, sizeof(err));
-  pop3_error_set(&err, POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "bad %s %d", "x", 7);
+  pop3_error_set(&err, POP3_PHASE_STAT, POP3_FAIL_PROTOCOL, "bad %s %d", "x",
+                 7);
   ck_assert_int_eq(err.phase, POP3_PHASE_STAT);
   ck_assert_int_eq(err.failure, POP3_FAIL_PROTOCOL);
   ck_assert_int_eq(err.code, POP3_CODE_NONE);
