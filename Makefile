@@ -33,6 +33,9 @@ PREFIX ?= /usr
 SYSCONFDIR ?= /etc
 
 TESTS := $(BUILD)/test_session $(BUILD)/test_config $(BUILD)/test_integration
+# Suites `make check` runs after unit, integration and e2e; each feature adds
+# its own phony target here with `CHECK_MORE += target`.
+CHECK_MORE :=
 
 .PHONY: all check unit integration e2e demo install uninstall deps clean
 
@@ -64,7 +67,7 @@ deps:
 
 check: deps
 	$(MAKE) all $(TESTS)
-	$(MAKE) unit integration e2e
+	$(MAKE) unit integration e2e $(CHECK_MORE)
 
 unit: $(BUILD)/test_session $(BUILD)/test_config
 	$(BUILD)/test_session
