@@ -13,13 +13,14 @@ CFLAGS += $(CSTD) $(WARN) -fPIC
 # collectd's headers need HAVE_CONFIG_H and their own include root
 CPPFLAGS += -DHAVE_CONFIG_H -I/usr/include/collectd -Isrc
 SSL_LIBS := -lssl -lcrypto
+NET_LIBS := $(SSL_LIBS) -lcares -lpthread -lm
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # The protocol core: no sockets, no collectd.
 CORE_SRC := src/pop3_error.c src/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
-NET_SRC := src/pop3_tls.c src/pop3_conn.c src/pop3_collect.c src/pop3_monitor.c
+NET_SRC := src/pop3_tls.c src/pop3_engine.c src/pop3_collect.c src/pop3_monitor.c
 # collectd glue.
 PLUGIN_SRC := src/pop3_config.c src/pop3_plugin.c
 HEADERS := $(wildcard src/*.h)
@@ -47,7 +48,7 @@ $(BUILD):
 # One exported symbol, module_register; daemon symbols resolve at dlopen.
 $(BUILD)/pop3.so: $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -shared -o $@ \
-	  $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(SSL_LIBS) -lpthread -lm
+	  $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(NET_LIBS)
 
 $(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_session.c \
@@ -60,7 +61,7 @@ $(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_colle
 
 $(BUILD)/test_integration: tests/test_integration.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_integration.c \
-	  $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lpthread -lm
+	  $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
 
 deps:
 	tests/install-deps.sh

@@ -23,10 +23,16 @@ typedef struct {
   char address[64];           /* "[::1]:110" of the peer used, "" if none */
   char tls_version[16];       /* "TLSv1.3", "" without TLS */
   char tls_cipher[64];
+  bool tls_resumed;           /* the TLS session was resumed */
+  int64_t cert_not_after;     /* server certificate expiry, Unix time; 0 if none */
+  /* seconds spent per phase (resolve ... stat); -1 when not reached */
+  double phase_seconds[POP3_PHASE_QUIT + 1];
 } pop3_result_t;
 
 /* tls_ctx comes from pop3_tls_context_new() for this monitor's settings; it
- * may be NULL when the monitor uses no TLS. */
+ * may be NULL when the monitor uses no TLS. Runs a private engine (see
+ * pop3_engine.h) until the collection, QUIT included, is over. The caller
+ * must ignore SIGPIPE (collectd does): TLS writes go through write(2). */
 void pop3_collect(const pop3_monitor_t *m, SSL_CTX *tls_ctx, pop3_result_t *r);
 
 #endif

@@ -4,8 +4,9 @@
 #include "collectd/core/daemon/plugin.h"
 #include "collectd/core/utils/common/common.h"
 
-#include "pop3_collect.h"
 #include "pop3_config.h"
+#include "pop3_engine.h"
+#include "pop3_time.h"
 #include "pop3_tls.h"
 
 /* phase name + message + transient note */
@@ -15,14 +16,37 @@
 typedef struct {
   pop3_monitor_t *monitor;
   SSL_CTX *tls_ctx; /* one reference of a shared context, or NULL */
+  pop3_target_t *target;
+  double offset; /* seconds after collectd's tick: spreads the connects */
+  bool started;  /* Detect passed (or not asked): its read is registered */
+
+  /* engine thread (or init, before the engine thread runs) */
   bool failing;
   bool announced; /* the start-up INFO line has been logged */
   char last_error[CAUSE_MAX];
+  bool detect_ok;
+  pop3_result_t detect_result;
+
+  /* under instances_lock: read threads look, the engine thread sets */
+  double not_before;  /* LOGIN-DELAY: no login before this (monotonic) */
+  bool overrun_noted; /* "still running" logged */
 } pop3_instance_t;
 
 /* Monitors read from the configuration, handed to collectd at init. */
 static pop3_monitor_t **configured;
 static size_t configured_num;
+
+/* Every configured monitor after init; freed at shutdown. */
+static pop3_instance_t **instances;
+static size_t instances_num;
+static size_t reads_registered;
+static pthread_mutex_t instances_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The engine and its thread. */
+static pop3_engine_t *engine;
+static pthread_t engine_thread;
+static bool engine_thread_running;
+static volatile bool engine_stopping;
 
 /* One SSL_CTX per distinct TLS setting, shared by the monitors using it. */
 typedef struct {
@@ -234,27 +258,101 @@ static void dispatch(const pop3_monitor_t *m, const char *type,
   plugin_dispatch_values(&vl);
 }
 
-/* --- read ------------------------------------------------------------------ */
+/* --- results (engine thread) ------------------------------------------------ */
+
+/* LOGIN-DELAY (RFC 2449): the server wants this many seconds between
+ * logins; the reads in between are skipped, and that is said once. */
+static void honour_login_delay(pop3_instance_t *inst, const pop3_result_t *r) {
+  const pop3_monitor_t *m = inst->monitor;
+  double delay = 0;
+  if (!r->ok && r->error.code == POP3_CODE_LOGIN_DELAY)
+    delay = r->error.login_delay > 0 ? r->error.login_delay
+            : r->capabilities.login_delay > 0 ? r->capabilities.login_delay
+                                              : 2 * m->interval;
+  else if (r->ok && r->capabilities.login_delay > m->interval)
+    delay = r->capabilities.login_delay;
+  if (delay <= 0)
+    return;
+  pthread_mutex_lock(&instances_lock);
+  double previous = inst->not_before;
+  inst->not_before = pop3_now() + delay - 0.5; /* tolerate tick jitter */
+  pthread_mutex_unlock(&instances_lock);
+  if (previous == 0) {
+    char label[LABEL_MAX];
+    monitor_label(m, label, sizeof(label));
+    NOTICE("pop3 plugin: %s: the server asks for %.0f s between logins "
+           "(LOGIN-DELAY); collections in between are skipped",
+           label, delay);
+  }
+}
+
+static void on_result(const pop3_result_t *r, void *arg) {
+  pop3_instance_t *inst = arg;
+  const pop3_monitor_t *m = inst->monitor;
+  if (!inst->started) { /* the Detect probe at init */
+    inst->detect_ok = r->ok;
+    inst->detect_result = *r;
+    return;
+  }
+  honour_login_delay(inst, r);
+  if (!r->ok) {
+    report_failure(inst, r);
+    return;
+  }
+  dispatch(m, "email_count", NULL, (gauge_t)r->message_count);
+  dispatch(m, "bytes", "mailbox_size", (gauge_t)r->mailbox_size);
+  dispatch(m, "response_time", NULL, r->response_time);
+  report_success(inst, r);
+}
+
+/* --- read: hands the collection to the engine and returns at once -------- */
 
 static int pop3_read(user_data_t *ud) {
   pop3_instance_t *inst = ud->data;
-  const pop3_monitor_t *m = inst->monitor;
-  pop3_result_t r;
-  pop3_collect(m, inst->tls_ctx, &r);
-  if (!r.ok) {
-    report_failure(inst, &r);
-    /* 0 all the same: a failed read must not make collectd back off */
+  char label[LABEL_MAX];
+  pthread_mutex_lock(&instances_lock);
+  bool delayed = pop3_now() < inst->not_before;
+  pthread_mutex_unlock(&instances_lock);
+  if (delayed)
+    return 0;
+  if (pop3_engine_submit(engine, inst->target, inst->offset) == 0) {
+    inst->overrun_noted = false;
     return 0;
   }
-  dispatch(m, "email_count", NULL, (gauge_t)r.message_count);
-  dispatch(m, "bytes", "mailbox_size", (gauge_t)r.mailbox_size);
-  dispatch(m, "response_time", NULL, r.response_time);
-  report_success(inst, &r);
+  if (!inst->overrun_noted) {
+    monitor_label(inst->monitor, label, sizeof(label));
+    WARNING("pop3 plugin: %s: the previous collection is still running; "
+            "this interval is skipped",
+            label);
+    inst->overrun_noted = true;
+  }
+  /* 0 all the same: a failed read must not make collectd back off */
   return 0;
 }
 
-static void instance_free(void *arg) {
-  pop3_instance_t *inst = arg;
+/* collectd frees a read's user data after its last call: at shutdown, and
+ * in `collectd -T` right after the one call. The write threads still run
+ * then, so the last one waits here for the collections in flight: their
+ * values reach the writers before collectd exits. */
+static void read_released(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&instances_lock);
+  bool last = --reads_registered == 0;
+  pthread_mutex_unlock(&instances_lock);
+  if (!last || engine == NULL)
+    return;
+  double longest = 0;
+  for (size_t i = 0; i < instances_num; i++)
+    if (instances[i]->monitor->timeout + instances[i]->offset > longest)
+      longest = instances[i]->monitor->timeout + instances[i]->offset;
+  if (!pop3_engine_wait_idle(engine, pop3_now() + longest + 1.0))
+    WARNING("pop3 plugin: collections still running at shutdown were "
+            "abandoned");
+}
+
+/* --- init ------------------------------------------------------------------------ */
+
+static void instance_free(pop3_instance_t *inst) {
   if (inst == NULL)
     return;
   SSL_CTX_free(inst->tls_ctx); /* drops this monitor's reference */
@@ -262,81 +360,155 @@ static void instance_free(void *arg) {
   free(inst);
 }
 
-/* --- init -------------------------------------------------------------------- */
-
-/* Detect: one collection now; a monitor that fails it is not started. */
-static int detect(pop3_instance_t *inst) {
-  pop3_result_t r;
-  char label[LABEL_MAX], cause[CAUSE_MAX];
-  monitor_label(inst->monitor, label, sizeof(label));
-  pop3_collect(inst->monitor, inst->tls_ctx, &r);
-  if (!r.ok) {
-    format_error(&r.error, cause, sizeof(cause));
-    ERROR("pop3 plugin: %s: Detect probe failed, monitor not started: %s",
-          label, cause);
-    return -1;
-  }
-  INFO("pop3 plugin: %s: Detect probe succeeded (%" PRIu64 " messages)", label,
-       r.message_count);
-  return 0;
-}
-
 static pop3_instance_t *instance_new(pop3_monitor_t *m) {
   pop3_instance_t *inst = calloc(1, sizeof(*inst));
-  if (inst == NULL)
-    return NULL;
-  inst->monitor = m;
-  if (!pop3_monitor_uses_tls(m))
-    return inst;
-  char err[POP3_ERROR_MAX];
-  SSL_CTX *ctx = tls_context_for(m, err, sizeof(err));
-  if (ctx == NULL) {
-    ERROR("pop3 plugin: monitor \"%s\": monitor not started: %s", m->name,
-          err);
-    free(inst);
+  if (inst == NULL) {
+    pop3_monitor_free(m);
     return NULL;
   }
-  SSL_CTX_up_ref(ctx);
-  inst->tls_ctx = ctx;
+  inst->monitor = m;
+  char err[POP3_ERROR_MAX];
+  if (pop3_monitor_uses_tls(m)) {
+    SSL_CTX *ctx = tls_context_for(m, err, sizeof(err));
+    if (ctx == NULL) {
+      ERROR("pop3 plugin: monitor \"%s\": monitor not started: %s", m->name,
+            err);
+      instance_free(inst);
+      return NULL;
+    }
+    SSL_CTX_up_ref(ctx);
+    inst->tls_ctx = ctx;
+  }
+  inst->target = pop3_engine_add(engine, m, inst->tls_ctx, on_result, inst);
+  if (inst->target == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": out of memory", m->name);
+    instance_free(inst);
+    return NULL;
+  }
   return inst;
 }
 
-static int start_monitor(pop3_monitor_t *m) {
-  pop3_instance_t *inst = instance_new(m);
-  if (inst == NULL) {
-    pop3_monitor_free(m);
-    return -1;
+/* Detect: every probe at once on the engine, before its thread starts. */
+static void run_detect_probes(void) {
+  double longest = 0;
+  for (size_t i = 0; i < instances_num; i++) {
+    pop3_instance_t *inst = instances[i];
+    if (!inst->monitor->detect)
+      continue;
+    pop3_engine_submit(engine, inst->target, 0);
+    if (inst->monitor->timeout > longest)
+      longest = inst->monitor->timeout;
   }
-  if (m->detect && detect(inst) != 0) {
-    instance_free(inst);
-    return -1;
+  if (longest > 0)
+    pop3_engine_run_until_idle(engine, pop3_now() + longest + 1.0);
+  for (size_t i = 0; i < instances_num; i++) {
+    pop3_instance_t *inst = instances[i];
+    char label[LABEL_MAX], cause[CAUSE_MAX];
+    if (!inst->monitor->detect) {
+      inst->started = true;
+      continue;
+    }
+    monitor_label(inst->monitor, label, sizeof(label));
+    if (!inst->detect_ok) {
+      format_error(&inst->detect_result.error, cause, sizeof(cause));
+      ERROR("pop3 plugin: %s: Detect probe failed, monitor not started: %s",
+            label, cause);
+      continue;
+    }
+    INFO("pop3 plugin: %s: Detect probe succeeded (%" PRIu64 " messages)",
+         label, inst->detect_result.message_count);
+    inst->started = true;
   }
+}
+
+static void *engine_main(void *arg) {
+  (void)arg;
+  while (!engine_stopping)
+    pop3_engine_run(engine, pop3_now() + 60);
+  return NULL;
+}
+
+static int register_read(pop3_instance_t *inst) {
   char name[DATA_MAX_NAME_LEN + 8];
-  snprintf(name, sizeof(name), "pop3/%s", m->name);
-  user_data_t ud = {.data = inst, .free_func = instance_free};
-  /* on failure collectd has already freed inst through free_func */
-  return plugin_register_complex_read("pop3", name, pop3_read,
-                                      DOUBLE_TO_CDTIME_T(m->interval), &ud);
+  snprintf(name, sizeof(name), "pop3/%s", inst->monitor->name);
+  user_data_t ud = {.data = inst, .free_func = read_released};
+  pthread_mutex_lock(&instances_lock);
+  reads_registered++;
+  pthread_mutex_unlock(&instances_lock);
+  /* on failure collectd has already called free_func */
+  return plugin_register_complex_read(
+      "pop3", name, pop3_read, DOUBLE_TO_CDTIME_T(inst->monitor->interval),
+      &ud);
 }
 
 static int pop3_init(void) {
-  size_t started = 0, total = configured_num;
-  for (size_t i = 0; i < configured_num; i++)
-    if (start_monitor(configured[i]) == 0)
-      started++;
+  char err[POP3_ERROR_MAX];
+  size_t total = configured_num;
+  engine = pop3_engine_new(err, sizeof(err));
+  if (engine == NULL) {
+    ERROR("pop3 plugin: %s", err);
+    return -1;
+  }
+  instances = calloc(configured_num ? configured_num : 1, sizeof(*instances));
+  for (size_t i = 0; i < configured_num && instances != NULL; i++) {
+    pop3_instance_t *inst = instance_new(configured[i]);
+    if (inst != NULL)
+      instances[instances_num++] = inst;
+    configured[i] = NULL;
+  }
   free(configured);
   configured = NULL;
   configured_num = 0;
-  if (total > 0 && started == 0) {
+
+  run_detect_probes();
+  /* spread the connects over up to half an interval, 2 ms apart */
+  size_t started = 0;
+  for (size_t i = 0; i < instances_num; i++)
+    started += instances[i]->started;
+  size_t slot = 0;
+  for (size_t i = 0; i < instances_num; i++) {
+    pop3_instance_t *inst = instances[i];
+    if (!inst->started)
+      continue;
+    double spread = fmin(inst->monitor->interval / 2, 0.002 * (double)started);
+    inst->offset = spread * (double)slot++ / (double)started;
+  }
+  if (started > 0) {
+    engine_stopping = false;
+    if (plugin_thread_create(&engine_thread, engine_main, NULL,
+                             "pop3 engine") != 0) {
+      ERROR("pop3 plugin: cannot start the engine thread: %s", STRERRNO);
+      return -1;
+    }
+    engine_thread_running = true;
+  }
+  size_t registered = 0;
+  for (size_t i = 0; i < instances_num; i++)
+    if (instances[i]->started && register_read(instances[i]) == 0)
+      registered++;
+  if (total > 0 && registered == 0) {
     ERROR("pop3 plugin: none of the %zu monitor(s) could be started", total);
     return -1;
   }
-  if (started < total)
-    WARNING("pop3 plugin: %zu of %zu monitor(s) started", started, total);
+  if (registered < total)
+    WARNING("pop3 plugin: %zu of %zu monitor(s) started", registered, total);
   return 0;
 }
 
 static int pop3_shutdown(void) {
+  if (engine_thread_running) {
+    engine_stopping = true;
+    pop3_engine_stop(engine);
+    pthread_join(engine_thread, NULL);
+    engine_thread_running = false;
+  }
+  pop3_engine_free(engine);
+  engine = NULL;
+  for (size_t i = 0; i < instances_num; i++)
+    instance_free(instances[i]);
+  free(instances);
+  instances = NULL;
+  instances_num = 0;
   for (size_t i = 0; i < configured_num; i++)
     pop3_monitor_free(configured[i]);
   free(configured);

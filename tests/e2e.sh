@@ -9,8 +9,10 @@ plugin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 dir=$(mktemp -d /tmp/pop3-e2e.XXXXXX)
 chmod 755 "$dir" # Dovecot's unprivileged processes must traverse it
 collectd_pid=
+fake_pid=
 cleanup() {
   [[ -n $collectd_pid ]] && kill "$collectd_pid" 2>/dev/null || true
+  [[ -n $fake_pid ]] && kill "$fake_pid" 2>/dev/null || true
   "$here/dovecot.sh" stop "$dir/dovecot" || true
   rm -rf "$dir"
 }
@@ -209,4 +211,73 @@ expect_value daemon empty-starttls email_count "$POP3_EMPTY_COUNT"
 grep -q 'Notification: severity = FAILURE.*plugin_instance = failing.*auth: server refused the login' "$dir/daemon.log" ||
   grep -q 'Notification: severity = FAILURE' "$dir/daemon.log" || fail "no FAILURE notification"
 ok "a monitor going down raises a FAILURE notification"
+# --- a server that never answers delays nobody ------------------------
+# One read thread (the worst case for blocking plugins), a silent server
+# with a long Timeout, a healthy monitor, and collectd's load plugin every
+# second: the healthy values and the load values must arrive while the
+# silent server's collection is still open.
+/usr/bin/python3 "$here/fake_pop3.py" --scenario no-greeting --port-file "$dir/silent.port" &
+fake_pid=$!
+for _ in $(seq 1 100); do [[ -s $dir/silent.port ]] && break; sleep 0.1; done
+[[ -s $dir/silent.port ]] || fail "fake server did not start"
+cat > "$dir/busy.conf" <<CONF
+Hostname "e2e-host"
+BaseDir "$dir"
+PIDFile "$dir/busy.pid"
+Interval 30
+ReadThreads 1
+TypesDB "/usr/share/collectd/types.db"
+PluginDir "/usr/lib/collectd"
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File "$dir/busy.log"
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir "$dir/busy.csv"
+</Plugin>
+<LoadPlugin load>
+  Interval 1
+</LoadPlugin>
+PluginDir "$dir/plugins"
+LoadPlugin pop3
+<Plugin pop3>
+  <Monitor "silent">
+    Host "127.0.0.1"
+    Port $(cat "$dir/silent.port")
+    User "nobody"
+    Password "x"
+    Timeout 8
+  </Monitor>
+  <Monitor "healthy">
+    Host "127.0.0.1"
+    Port $POP3_PLAIN_PORT
+    User "$POP3_USER_FEW"
+    Password "$POP3_PASS_FEW"
+  </Monitor>
+</Plugin>
+CONF
+collectd -f -C "$dir/busy.conf" > "$dir/busy.stdout" 2>&1 &
+collectd_pid=$!
+load_values() { cat "$dir"/busy.csv/e2e-host/load/load-* 2>/dev/null | grep -c '^[0-9]' || true; }
+for _ in $(seq 1 60); do # at most 6 s, inside the silent monitor's 8 s
+  csv_value busy healthy email_count >/dev/null && [[ $(load_values) -ge 3 ]] && break
+  sleep 0.1
+done
+expect_value busy healthy email_count "$POP3_FEW_COUNT"
+[[ $(load_values) -ge 3 ]] || fail "collectd's load plugin lost its schedule"
+! grep -q 'monitor "silent"' "$dir/busy.log" || fail "the silent monitor ended too early"
+ok "with one read thread, a silent server delays neither another monitor nor other plugins ($(load_values) load values meanwhile)"
+for _ in $(seq 1 120); do # the silent collection fails at its 8 s Timeout
+  grep -q 'monitor "silent".*greeting: no greeting' "$dir/busy.log" && break
+  sleep 0.1
+done
+grep -q 'monitor "silent" 127.0.0.1:[0-9]*: greeting: no greeting from the server within the Timeout' "$dir/busy.log" ||
+  fail "the silent monitor did not fail with a greeting timeout"
+ok "the silent monitor fails at its Timeout with a clear cause"
+kill -TERM "$collectd_pid"
+wait "$collectd_pid" || fail "collectd -f exited with $?"
+collectd_pid=
+
 echo "# e2e: $passed checks passed"

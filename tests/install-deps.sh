@@ -7,6 +7,8 @@ packages=(
   gcc make pkg-config         # build
   collectd-core collectd-dev  # the daemon and its plugin headers
   libssl-dev openssl          # TLS, and certificates for the test servers
+  libc-ares-dev               # name resolution inside the event loop
+  libc-ares-dev               # name resolution inside the event loop
   check libsubunit-dev        # libcheck unit tests
   dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
   python3                     # the scripted fault server

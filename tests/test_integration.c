@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "pop3_collect.h"
-#include "pop3_conn.h"
+#include "pop3_time.h"
 #include "pop3_tls.h"
 
 static const char *env(const char *key) {
