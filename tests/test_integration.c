@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pop3_collect.h"
+#include "pop3_engine.h"
 #include "pop3_time.h"
 #include "pop3_tls.h"
 
@@ -136,6 +137,42 @@ END_TEST
 START_TEST(starttls_ipv6) { dovecot_tls("::1", false, "EMPTY"); }
 END_TEST
 START_TEST(starttls_by_name) { dovecot_tls("localhost", false, "MANY"); }
+END_TEST
+
+/* Two collections of one target on one engine: the second resumes the TLS
+ * session of the first, and still counts right. */
+static void keep(const pop3_result_t *r, void *arg) {
+  *(pop3_result_t *)arg = *r;
+}
+
+static void resumed_twice(bool ssl) {
+  pop3_monitor_t m =
+      monitor("localhost", env_int(ssl ? "POP3S_PORT" : "POP3_PLAIN_PORT"),
+              env("POP3_USER_FEW"), env("POP3_PASS_FEW"));
+  m.ssl = ssl;
+  m.starttls = !ssl;
+  char err[256];
+  SSL_CTX *ctx = context(env("POP3_TEST_CA"), true);
+  pop3_engine_t *e = pop3_engine_new(err, sizeof(err));
+  ck_assert_msg(e != NULL, "%s", err);
+  pop3_result_t r;
+  pop3_target_t *t = pop3_engine_add(e, &m, ctx, keep, &r);
+  for (int i = 0; i < 3; i++) {
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(pop3_engine_submit(e, t, 0), 0);
+    pop3_engine_run_until_idle(e, pop3_now() + 15);
+    assert_values(&r, "FEW");
+    ck_assert_msg(r.tls_resumed == (i > 0), "collection %d resumed: %d", i,
+                  r.tls_resumed);
+    ck_assert(r.cert_not_after > time(NULL));
+  }
+  pop3_engine_free(e);
+  SSL_CTX_free(ctx);
+}
+
+START_TEST(ssl_session_resumed) { resumed_twice(true); }
+END_TEST
+START_TEST(starttls_session_resumed) { resumed_twice(false); }
 END_TEST
 
 START_TEST(wrong_password) {
@@ -448,6 +485,8 @@ int main(void) {
   tcase_add_test(dovecot, starttls_ipv4);
   tcase_add_test(dovecot, starttls_ipv6);
   tcase_add_test(dovecot, starttls_by_name);
+  tcase_add_test(dovecot, ssl_session_resumed);
+  tcase_add_test(dovecot, starttls_session_resumed);
   tcase_add_test(dovecot, wrong_password);
   tcase_add_test(dovecot, unknown_ca);
   tcase_add_test(dovecot, unknown_ca_accepted_when_verify_peer_off);
