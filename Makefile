@@ -22,7 +22,7 @@ CORE_SRC := src/pop3_error.c src/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
 NET_SRC := src/pop3_tls.c src/pop3_engine.c src/pop3_collect.c src/pop3_monitor.c
 # collectd glue.
-PLUGIN_SRC := src/pop3_config.c src/pop3_plugin.c
+PLUGIN_SRC := src/pop3_config.c src/pop3_report.c src/pop3_plugin.c
 HEADERS := $(wildcard src/*.h)
 
 PLUGIN_DIR ?= $(shell collectd -h 2>/dev/null | sed -n 's/^ *Plugin directory *//p')
@@ -40,7 +40,7 @@ CHECK_MORE :=
 
 .PHONY: all check unit integration e2e demo install uninstall deps clean
 
-all: $(BUILD)/pop3.so
+all: $(BUILD)/pop3.so $(BUILD)/pop3-probe
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -49,6 +49,17 @@ $(BUILD):
 $(BUILD)/pop3.so: $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -shared -o $@ \
 	  $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(NET_LIBS)
+
+# The command-line probe: the plugin's config checks and engine, no daemon.
+PROBE_SRC := src/pop3_probe.c src/pop3_conffile.c src/pop3_standalone.c \
+	src/pop3_config.c src/pop3_report.c
+$(BUILD)/pop3-probe: $(PROBE_SRC) $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(PROBE_SRC) $(CORE_SRC) $(NET_SRC) $(NET_LIBS)
+
+probe-test: $(BUILD)/pop3-probe
+	tests/test_probe.sh $(BUILD)/pop3-probe
+CHECK_MORE += probe-test
+.PHONY: probe-test
 
 $(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_session.c \

@@ -6,12 +6,12 @@
 
 #include "pop3_config.h"
 #include "pop3_engine.h"
+#include "pop3_report.h"
 #include "pop3_time.h"
 #include "pop3_tls.h"
 
-/* phase name + message + transient note */
-#define CAUSE_MAX (POP3_ERROR_MAX + 48)
-#define LABEL_MAX 256
+#define CAUSE_MAX POP3_CAUSE_MAX
+#define LABEL_MAX POP3_LABEL_MAX
 
 typedef struct {
   pop3_monitor_t *monitor;
@@ -153,16 +153,6 @@ static void tls_contexts_free(void) {
 
 /* --- reporting ------------------------------------------------------------ */
 
-/* monitor "name" (description) host:port, with [] around IPv6 literals */
-static void monitor_label(const pop3_monitor_t *m, char *buf, size_t size) {
-  bool v6 = strchr(m->host, ':') != NULL;
-  bool described = m->description != NULL && m->description[0] != '\0';
-  snprintf(buf, size, "monitor \"%s\"%s%.64s%s %s%s%s:%d", m->name,
-           described ? " (" : "", described ? m->description : "",
-           described ? ")" : "", v6 ? "[" : "", m->host, v6 ? "]" : "",
-           m->port);
-}
-
 static void notify(const pop3_monitor_t *m, int severity, const char *text) {
   notification_t n = {.severity = severity, .time = cdtime()};
   sstrncpy(n.host, hostname_g, sizeof(n.host));
@@ -172,20 +162,15 @@ static void notify(const pop3_monitor_t *m, int severity, const char *text) {
   plugin_dispatch_notification(&n);
 }
 
-static void format_error(const pop3_error_t *e, char *buf, size_t size) {
-  snprintf(buf, size, "%s: %s%s", pop3_phase_name(e->phase), e->message,
-           pop3_code_is_transient(e->code) ? " (temporary; will retry)" : "");
-}
-
 /* One ERROR line and one FAILURE notification per change of state or of
  * cause; not one per interval. */
 static void report_failure(pop3_instance_t *inst, const pop3_result_t *r) {
   char cause[CAUSE_MAX];
-  format_error(&r->error, cause, sizeof(cause));
+  pop3_report_cause(&r->error, cause, sizeof(cause));
   if (inst->failing && strcmp(cause, inst->last_error) == 0)
     return;
   char label[LABEL_MAX], text[LABEL_MAX + CAUSE_MAX + 2];
-  monitor_label(inst->monitor, label, sizeof(label));
+  pop3_report_label(inst->monitor, label, sizeof(label));
   snprintf(text, sizeof(text), "%s: %s", label, cause);
   ERROR("pop3 plugin: %s", text);
   notify(inst->monitor, NOTIF_FAILURE, text);
@@ -193,32 +178,9 @@ static void report_failure(pop3_instance_t *inst, const pop3_result_t *r) {
   sstrncpy(inst->last_error, cause, sizeof(inst->last_error));
 }
 
-/* "USER PIPELINING SASL(PLAIN LOGIN) IMPLEMENTATION(Dovecot)" */
-static void capabilities_text(const pop3_capabilities_t *c, char *buf,
-                              size_t size) {
-  if (!c->known) {
-    snprintf(buf, size, "unknown (no CAPA)");
-    return;
-  }
-  snprintf(buf, size, "%s%s%s%s", c->user ? "USER " : "",
-           c->pipelining ? "PIPELINING " : "",
-           c->resp_codes ? "RESP-CODES " : "", c->stls ? "STLS " : "");
-  size_t used = strlen(buf);
-  if (c->sasl[0] != '\0' && used < size)
-    used += (size_t)snprintf(buf + used, size - used, "SASL(%s) ", c->sasl);
-  if (c->login_delay >= 0 && used < size)
-    used += (size_t)snprintf(buf + used, size - used, "LOGIN-DELAY(%d) ",
-                             c->login_delay);
-  if (c->implementation[0] != '\0' && used < size)
-    used += (size_t)snprintf(buf + used, size - used, "IMPLEMENTATION(%s) ",
-                             c->implementation);
-  if (used > 0 && used < size && buf[used - 1] == ' ')
-    buf[used - 1] = '\0';
-}
-
 static void report_success(pop3_instance_t *inst, const pop3_result_t *r) {
   char label[LABEL_MAX];
-  monitor_label(inst->monitor, label, sizeof(label));
+  pop3_report_label(inst->monitor, label, sizeof(label));
   if (inst->failing) {
     char text[512];
     snprintf(text, sizeof(text), "%s: collecting again (%" PRIu64
@@ -231,7 +193,7 @@ static void report_success(pop3_instance_t *inst, const pop3_result_t *r) {
   }
   if (!inst->announced) {
     char caps[256], tls[96];
-    capabilities_text(&r->capabilities, caps, sizeof(caps));
+    pop3_report_capabilities(&r->capabilities, caps, sizeof(caps));
     if (r->tls_version[0] != '\0')
       snprintf(tls, sizeof(tls), "%s (%s)", r->tls_version, r->tls_cipher);
     else
@@ -279,7 +241,7 @@ static void honour_login_delay(pop3_instance_t *inst, const pop3_result_t *r) {
   pthread_mutex_unlock(&instances_lock);
   if (previous == 0) {
     char label[LABEL_MAX];
-    monitor_label(m, label, sizeof(label));
+    pop3_report_label(m, label, sizeof(label));
     NOTICE("pop3 plugin: %s: the server asks for %.0f s between logins "
            "(LOGIN-DELAY); collections in between are skipped",
            label, delay);
@@ -320,7 +282,7 @@ static int pop3_read(user_data_t *ud) {
     return 0;
   }
   if (!inst->overrun_noted) {
-    monitor_label(inst->monitor, label, sizeof(label));
+    pop3_report_label(inst->monitor, label, sizeof(label));
     WARNING("pop3 plugin: %s: the previous collection is still running; "
             "this interval is skipped",
             label);
@@ -408,9 +370,9 @@ static void run_detect_probes(void) {
       inst->started = true;
       continue;
     }
-    monitor_label(inst->monitor, label, sizeof(label));
+    pop3_report_label(inst->monitor, label, sizeof(label));
     if (!inst->detect_ok) {
-      format_error(&inst->detect_result.error, cause, sizeof(cause));
+      pop3_report_cause(&inst->detect_result.error, cause, sizeof(cause));
       ERROR("pop3 plugin: %s: Detect probe failed, monitor not started: %s",
             label, cause);
       continue;

@@ -1,0 +1,325 @@
+/* pop3_probe.c: one collection from the command line, with the plugin's own
+ * configuration checks, engine and error text. Its first line and exit code
+ * follow the Nagios/Icinga plugin conventions, so it doubles as a check:
+ * 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
+#include "collectd/core/daemon/collectd.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+
+#include "pop3_collect.h"
+#include "pop3_conffile.h"
+#include "pop3_config.h"
+#include "pop3_report.h"
+#include "pop3_standalone.h"
+#include "pop3_tls.h"
+
+enum { STATE_OK, STATE_WARNING, STATE_CRITICAL, STATE_UNKNOWN };
+static const char *state_names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+static const char usage_text[] =
+    "usage: pop3-probe --host HOST --user USER --password-file FILE [options]\n"
+    "       pop3-probe --config collectd.conf --monitor NAME [options]\n"
+    "\n"
+    "  --host HOST            IPv4, IPv6 or DNS name\n"
+    "  --port N               default 110, or 995 with --ssl\n"
+    "  --ssl                  implicit TLS (POP3S)\n"
+    "  --starttls             upgrade with STLS, never fall back to clear text\n"
+    "  --user USER\n"
+    "  --password-file FILE   the password is its first line\n"
+    "  --auth METHOD          as the Auth option (if the plugin has it)\n"
+    "  --token-file FILE      bearer token for xoauth2/oauthbearer\n"
+    "  --cacert FILE          extra trust anchors (PEM)\n"
+    "  --no-verify-peer       do not verify the certificate chain\n"
+    "  --no-verify-host       do not verify the host name\n"
+    "  --timeout SECONDS      for the whole collection, default 5\n"
+    "  --name NAME            monitor name shown in the output, default probe\n"
+    "  --config FILE --monitor NAME\n"
+    "                         take the <Monitor> block from collectd's config\n"
+    "  --warning RANGE        WARNING when the message count is outside RANGE\n"
+    "  --critical RANGE       CRITICAL likewise (Nagios ranges: 10, 10:, ~:10,\n"
+    "                         10:20, @10:20)\n"
+    "  --help\n";
+
+/* --- Nagios ranges ------------------------------------------------------ */
+
+typedef struct {
+  bool set, inside;
+  double low, high;
+} range_t;
+
+/* "10" = outside 0..10, "10:" = below 10, "~:10" = above 10,
+ * "10:20" = outside 10..20, "@10:20" = inside 10..20 */
+static int parse_range(const char *s, range_t *r) {
+  *r = (range_t){.set = true, .low = 0, .high = INFINITY};
+  if (*s == '@') {
+    r->inside = true;
+    s++;
+  }
+  const char *colon = strchr(s, ':');
+  char *end;
+  if (colon == NULL) {
+    r->high = strtod(s, &end);
+    return *s != '\0' && *end == '\0' ? 0 : -1;
+  }
+  if (*s == '~')
+    r->low = -INFINITY;
+  else if (s != colon && ((r->low = strtod(s, &end)), end != colon))
+    return -1;
+  if (colon[1] != '\0' &&
+      ((r->high = strtod(colon + 1, &end)), *end != '\0'))
+    return -1;
+  return r->low <= r->high ? 0 : -1;
+}
+
+static bool range_alerts(const range_t *r, double v) {
+  if (!r->set)
+    return false;
+  bool outside = v < r->low || v > r->high;
+  return r->inside ? !outside : outside;
+}
+
+/* --- the monitor, from flags or from collectd.conf ------------------------ */
+
+static oconfig_item_t *add_option(oconfig_item_t *block, const char *key) {
+  block->children = realloc(block->children,
+                            (size_t)(block->children_num + 1) *
+                                sizeof(*block->children));
+  if (block->children == NULL)
+    exit(STATE_UNKNOWN);
+  oconfig_item_t *o = &block->children[block->children_num++];
+  *o = (oconfig_item_t){.key = strdup(key), .parent = block};
+  o->values = calloc(1, sizeof(*o->values));
+  o->values_num = 1;
+  return o;
+}
+
+static void add_string(oconfig_item_t *block, const char *key,
+                       const char *value) {
+  oconfig_item_t *o = add_option(block, key);
+  o->values[0].type = OCONFIG_TYPE_STRING;
+  o->values[0].value.string = strdup(value);
+}
+
+static void add_number(oconfig_item_t *block, const char *key, double v) {
+  oconfig_item_t *o = add_option(block, key);
+  o->values[0].type = OCONFIG_TYPE_NUMBER;
+  o->values[0].value.number = v;
+}
+
+static void add_boolean(oconfig_item_t *block, const char *key, bool v) {
+  oconfig_item_t *o = add_option(block, key);
+  o->values[0].type = OCONFIG_TYPE_BOOLEAN;
+  o->values[0].value.boolean = v;
+}
+
+typedef struct {
+  const char *config, *monitor, *name;
+  range_t warning, critical;
+  oconfig_item_t *block; /* built from flags */
+} probe_args_t;
+
+static int unknown(const char *fmt, const char *arg) {
+  printf("POP3 UNKNOWN - ");
+  printf(fmt, arg);
+  printf("\n");
+  return STATE_UNKNOWN;
+}
+
+static int parse_args(int argc, char **argv, probe_args_t *a) {
+  enum { O_PORT = 256, O_PWFILE, O_AUTH, O_TOKEN, O_CACERT, O_NOPEER,
+         O_NOHOST, O_TIMEOUT, O_NAME, O_CONFIG, O_MONITOR, O_WARN, O_CRIT };
+  static const struct option options[] = {
+      {"host", required_argument, NULL, 'H'},
+      {"port", required_argument, NULL, O_PORT},
+      {"ssl", no_argument, NULL, 'S'},
+      {"starttls", no_argument, NULL, 'T'},
+      {"user", required_argument, NULL, 'u'},
+      {"password-file", required_argument, NULL, O_PWFILE},
+      {"auth", required_argument, NULL, O_AUTH},
+      {"token-file", required_argument, NULL, O_TOKEN},
+      {"cacert", required_argument, NULL, O_CACERT},
+      {"no-verify-peer", no_argument, NULL, O_NOPEER},
+      {"no-verify-host", no_argument, NULL, O_NOHOST},
+      {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"name", required_argument, NULL, O_NAME},
+      {"config", required_argument, NULL, O_CONFIG},
+      {"monitor", required_argument, NULL, O_MONITOR},
+      {"warning", required_argument, NULL, O_WARN},
+      {"critical", required_argument, NULL, O_CRIT},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  oconfig_item_t *b = a->block;
+  int opt;
+  char *end;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    switch (opt) {
+    case 'H': add_string(b, "Host", optarg); break;
+    case 'S': add_boolean(b, "SSL", true); break;
+    case 'T': add_boolean(b, "StartTLS", true); break;
+    case 'u': add_string(b, "User", optarg); break;
+    case O_PWFILE: add_string(b, "PasswordFile", optarg); break;
+    case O_AUTH: add_string(b, "Auth", optarg); break;
+    case O_TOKEN: add_string(b, "TokenFile", optarg); break;
+    case O_CACERT: add_string(b, "CACert", optarg); break;
+    case O_NOPEER: add_boolean(b, "VerifyPeer", false); break;
+    case O_NOHOST: add_boolean(b, "VerifyHost", false); break;
+    case O_NAME: a->name = optarg; break;
+    case O_CONFIG: a->config = optarg; break;
+    case O_MONITOR: a->monitor = optarg; break;
+    case O_PORT:
+    case O_TIMEOUT: {
+      double v = strtod(optarg, &end);
+      if (*optarg == '\0' || *end != '\0')
+        return unknown("not a number: %s", optarg);
+      add_number(b, opt == O_PORT ? "Port" : "Timeout", v);
+      break;
+    }
+    case O_WARN:
+    case O_CRIT:
+      if (parse_range(optarg, opt == O_WARN ? &a->warning : &a->critical) != 0)
+        return unknown("not a threshold range: %s", optarg);
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      exit(STATE_OK);
+    default:
+      fputs(usage_text, stderr);
+      return unknown("bad usage: %s", argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return unknown("unexpected argument: %s", argv[optind]);
+  if ((a->config == NULL) != (a->monitor == NULL))
+    return unknown("%s", "--config and --monitor go together");
+  return STATE_OK;
+}
+
+static pop3_monitor_t *monitor_from_config(const probe_args_t *a) {
+  char err[512];
+  oconfig_item_t *root = pop3_conffile_read(a->config, err, sizeof(err));
+  if (root == NULL) {
+    unknown("%s", err);
+    return NULL;
+  }
+  const oconfig_item_t *plugin = pop3_conffile_find(root, "Plugin", "pop3");
+  const oconfig_item_t *block =
+      plugin ? pop3_conffile_find(plugin, "Monitor", a->monitor) : NULL;
+  pop3_monitor_t *m = block ? pop3_config_monitor(block) : NULL;
+  if (block == NULL)
+    unknown("no <Monitor \"%s\"> inside <Plugin pop3>", a->monitor);
+  else if (m == NULL)
+    unknown("%s", pop3_standalone_first_error());
+  pop3_conffile_free(root);
+  return m;
+}
+
+static pop3_monitor_t *monitor_from_flags(probe_args_t *a) {
+  oconfig_item_t *b = a->block;
+  b->values = calloc(1, sizeof(*b->values));
+  b->values_num = 1;
+  b->values[0].type = OCONFIG_TYPE_STRING;
+  b->values[0].value.string = strdup(a->name ? a->name : "probe");
+  /* the plugin's floor keeps Timeout < Interval meaningful */
+  add_number(b, "Interval", 3600);
+  pop3_monitor_t *m = pop3_config_monitor(b);
+  if (m == NULL)
+    unknown("%s", pop3_standalone_first_error());
+  return m;
+}
+
+/* --- output --------------------------------------------------------------- */
+
+static void print_details(const pop3_monitor_t *m, const pop3_result_t *r) {
+  static const char *phases[] = {"resolve", "connect", "tls",  "greeting",
+                                 "auth",    "stat",    "quit"};
+  char caps[512];
+  if (r->ok) {
+    printf("values the plugin would dispatch (plugin pop3, instance %s):\n",
+           m->name);
+    printf("  email_count = %" PRIu64 "\n", r->message_count);
+    printf("  bytes/mailbox_size = %" PRIu64 "\n", r->mailbox_size);
+    printf("  response_time = %.6f\n", r->response_time);
+  }
+  printf("phases (s):");
+  for (int p = POP3_PHASE_RESOLVE; p <= POP3_PHASE_STAT; p++)
+    if (r->phase_seconds[p] >= 0)
+      printf(" %s %.6f", phases[p], r->phase_seconds[p]);
+  printf("\n");
+  if (r->address[0])
+    printf("peer: %s, %s%s%s\n", r->address,
+           r->tls_version[0] ? r->tls_version : "no TLS",
+           r->tls_cipher[0] ? " " : "", r->tls_cipher);
+  if (r->cert_not_after > 0) {
+    time_t t = (time_t)r->cert_not_after;
+    struct tm tm;
+    char when[64];
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+    printf("certificate expires: %s (in %.1f days)\n", when,
+           difftime(t, time(NULL)) / 86400.0);
+  }
+  pop3_report_capabilities(&r->capabilities, caps, sizeof(caps));
+  printf("capabilities: %s\n", caps);
+}
+
+static void print_perfdata(const probe_args_t *a, const pop3_result_t *r) {
+  char warn[32] = "", crit[32] = "";
+  if (a->warning.set && !a->warning.inside && a->warning.low == 0)
+    snprintf(warn, sizeof(warn), "%g", a->warning.high);
+  if (a->critical.set && !a->critical.inside && a->critical.low == 0)
+    snprintf(crit, sizeof(crit), "%g", a->critical.high);
+  printf(" | messages=%" PRIu64 ";%s;%s;0 size=%" PRIu64
+         "B;;;0 time=%.6fs;;;0",
+         r->message_count, warn, crit, r->mailbox_size, r->response_time);
+}
+
+static int verdict(const probe_args_t *a, const pop3_monitor_t *m,
+                   const pop3_result_t *r) {
+  char label[POP3_LABEL_MAX], cause[POP3_CAUSE_MAX];
+  pop3_report_label(m, label, sizeof(label));
+  if (!r->ok) {
+    pop3_report_cause(&r->error, cause, sizeof(cause));
+    printf("POP3 CRITICAL - %s: %s\n", label, cause);
+    return STATE_CRITICAL;
+  }
+  double count = (double)r->message_count;
+  int state = range_alerts(&a->critical, count)  ? STATE_CRITICAL
+              : range_alerts(&a->warning, count) ? STATE_WARNING
+                                                 : STATE_OK;
+  printf("POP3 %s - %s: %" PRIu64 " messages, %" PRIu64 " bytes in %.3f s",
+         state_names[state], label, r->message_count, r->mailbox_size,
+         r->response_time);
+  print_perfdata(a, r);
+  printf("\n");
+  return state;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN); /* as in collectd: TLS writes use write(2) */
+  oconfig_item_t block = {.key = "Monitor"};
+  probe_args_t a = {.block = &block};
+  pop3_standalone_quiet(true);
+  if (parse_args(argc, argv, &a) != STATE_OK)
+    return STATE_UNKNOWN;
+  pop3_monitor_t *m = a.config ? monitor_from_config(&a)
+                               : monitor_from_flags(&a);
+  if (m == NULL)
+    return STATE_UNKNOWN;
+  SSL_CTX *ctx = NULL;
+  char err[POP3_ERROR_MAX];
+  if (pop3_monitor_uses_tls(m) &&
+      (ctx = pop3_tls_context_new(m->ca_cert, m->verify_peer, err,
+                                  sizeof(err))) == NULL) {
+    pop3_monitor_free(m);
+    return unknown("%s", err);
+  }
+  pop3_result_t r;
+  pop3_collect(m, ctx, &r);
+  int state = verdict(&a, m, &r);
+  print_details(m, &r);
+  SSL_CTX_free(ctx);
+  pop3_monitor_free(m);
+  return state;
+}
