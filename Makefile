@@ -95,14 +95,49 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh $(BUILD)/pop3.so
 
-install: $(BUILD)/pop3.so
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null)
+MAN_PAGE := $(BUILD)/collectd-pop3.5
+MANDIR ?= $(PREFIX)/share/man
+BINDIR ?= $(PREFIX)/bin
+# The plugin goes where collectd looks (PLUGIN_DIR); PREFIX places the man
+# page and the probe (installed only when build/pop3-probe was built).
+install: $(BUILD)/pop3.so $(MAN_PAGE)
 	install -D -m 0644 $(BUILD)/pop3.so $(DESTDIR)$(PLUGIN_DIR)/pop3.so
 	install -D -m 0644 collectd.conf.example \
 	  $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/pop3.conf.example
+	install -D -m 0644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man5/collectd-pop3.5
+	if [ -f $(BUILD)/pop3-probe ]; then \
+	  install -D -m 0755 $(BUILD)/pop3-probe $(DESTDIR)$(BINDIR)/pop3-probe; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PLUGIN_DIR)/pop3.so \
-	  $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/pop3.conf.example
+	  $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/pop3.conf.example \
+	  $(DESTDIR)$(MANDIR)/man5/collectd-pop3.5 \
+	  $(DESTDIR)$(BINDIR)/pop3-probe
+
+# --- shipping: man page, packaging, the roads to Graphite/InfluxDB/central ---
+CHECK_MORE += man-check deb-check
+
+.PHONY: man man-check deb deb-check
+
+man: $(MAN_PAGE)
+
+$(MAN_PAGE): doc/collectd-pop3.5.pod debian/changelog | $(BUILD)
+	pod2man --section=5 --center=collectd --name=COLLECTD-POP3 \
+	  --release="collectd-pop3 $(VERSION)" $< > $@.tmp
+	mv $@.tmp $@
+
+# podchecker, man --warnings, and README.md vs the man page
+man-check: $(MAN_PAGE)
+	tests/man-check.sh doc/collectd-pop3.5.pod $(MAN_PAGE)
+
+# the .deb, built in a copy of the tree, into build/
+deb:
+	tests/deb.sh --build-only $(BUILD)
+
+# build the .deb, install it, run collectd -T with it against Dovecot, purge it
+deb-check:
+	tests/deb.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

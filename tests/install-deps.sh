@@ -12,6 +12,8 @@ packages=(
   check libsubunit-dev        # libcheck unit tests
   dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
   python3                     # the scripted fault server
+  debhelper dpkg-dev          # the Debian package (dpkg-buildpackage)
+  perl man-db                 # pod2man/podchecker, man --warnings/lexgrog
 )
 
 missing=()
@@ -26,6 +28,12 @@ sudo=()
 [[ $(id -u) -eq 0 ]] || sudo=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
-# policy-rc.d keeps Debian from starting the system Dovecot/collectd: the
-# tests run private instances and need no system service.
+# policy-rc.d keeps Debian from starting the system Dovecot/collectd/
+# carbon/InfluxDB: the tests run private instances and need no system
+# service. Where the machine has none, one that denies is in place for the
+# install only.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  "${sudo[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
+  trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
