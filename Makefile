@@ -116,9 +116,9 @@ uninstall:
 	  $(DESTDIR)$(BINDIR)/pop3-probe
 
 # --- shipping: man page, packaging, the roads to Graphite/InfluxDB/central ---
-CHECK_MORE += man-check deb-check
+CHECK_MORE += man-check check-e2e deb-check
 
-.PHONY: man man-check deb deb-check
+.PHONY: man man-check check-e2e deb deb-check
 
 man: $(MAN_PAGE)
 
@@ -130,6 +130,10 @@ $(MAN_PAGE): doc/collectd-pop3.5.pod debian/changelog | $(BUILD)
 # podchecker, man --warnings, and README.md vs the man page
 man-check: $(MAN_PAGE)
 	tests/man-check.sh doc/collectd-pop3.5.pod $(MAN_PAGE)
+
+# write_graphite -> carbon, network -> InfluxDB, network -> central collectd
+check-e2e: $(BUILD)/pop3.so
+	tests/e2e-shipping.sh $(BUILD)/pop3.so
 
 # the .deb, built in a copy of the tree, into build/
 deb:
