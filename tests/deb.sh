@@ -88,6 +88,11 @@ for f in /usr/lib/collectd/pop3.so /etc/collectd/collectd.conf.d/pop3.conf.examp
   grep -qxF "$f" <<<"$contents" || fail "$deb lacks $f: $contents"
 done
 ok "$deb holds pop3.so, pop3.conf.example, collectd-pop3(5) and the copyright file"
+# the probe travels with the package when the build made it
+if [[ -f $src/build/pop3-probe ]]; then
+  grep -qxF /usr/bin/pop3-probe <<<"$contents" || fail "$deb lacks /usr/bin/pop3-probe"
+  ok "$deb holds /usr/bin/pop3-probe (built by make)"
+fi
 depends=$(dpkg-deb -f "$outdir/$deb" Depends)
 [[ $depends == *collectd-core* && $depends == *libssl3* && $depends == *libc6* ]] ||
   fail "Depends: $depends"
@@ -206,6 +211,17 @@ for e in "few email_count $POP3_FEW_COUNT" "few bytes-mailbox_size $POP3_FEW_SIZ
   [[ ${got%.*} == "$v" && ${got#*.} =~ ^0*$ ]] || fail "$m $t = $got, expected $v"
   ok "installed plugin: pop3-$m/$t = $got"
 done
+# the probe, when the package has it (make builds it): the installed binary
+if grep -qxF /usr/bin/pop3-probe <<<"$files"; then
+  [[ $(command -v pop3-probe) == /usr/bin/pop3-probe ]] || fail "pop3-probe is not /usr/bin/pop3-probe on PATH"
+  probe_status=0
+  pop3-probe --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_FEW" \
+    --password-file "$POP3_PASSWORD_FILE_FEW" >"$dir/probe.log" 2>&1 || probe_status=$?
+  [[ $probe_status -eq 0 ]] || fail "installed pop3-probe exited $probe_status: $(cat "$dir/probe.log")"
+  grep -q "^POP3 OK - .*: $POP3_FEW_COUNT messages, $POP3_FEW_SIZE bytes" "$dir/probe.log" ||
+    fail "installed pop3-probe: $(head -n 1 "$dir/probe.log")"
+  ok "installed /usr/bin/pop3-probe: $(head -n 1 "$dir/probe.log" | cut -d'|' -f1)"
+fi
 "$here/dovecot.sh" stop "$dir/dovecot"
 
 # --- 4. purge: nothing is left ---------------------------------------------
