@@ -47,14 +47,15 @@ $(BUILD):
 
 # One exported symbol, module_register; daemon symbols resolve at dlopen.
 $(BUILD)/pop3.so: $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -shared -o $@ \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fvisibility=hidden -shared -o $@ \
 	  $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(NET_LIBS)
 
 # The command-line probe: the plugin's config checks and engine, no daemon.
 PROBE_SRC := src/pop3_probe.c src/pop3_conffile.c src/pop3_standalone.c \
 	src/pop3_config.c src/pop3_report.c
 $(BUILD)/pop3-probe: $(PROBE_SRC) $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(PROBE_SRC) $(CORE_SRC) $(NET_SRC) $(NET_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(PROBE_SRC) $(CORE_SRC) \
+	  $(NET_SRC) $(NET_LIBS)
 
 probe-test: $(BUILD)/pop3-probe
 	tests/test_probe.sh $(BUILD)/pop3-probe
