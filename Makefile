@@ -146,3 +146,9 @@ deb-check:
 
 clean:
 	rm -rf $(BUILD)
+
+# Issue 4 (hardening): fault matrix, sanitizers, fuzzing, memcheck soak and
+# the password grep; the rules are in tests/hardening.mk.
+include tests/hardening.mk
+CHECK_MORE += faults
+# end of issue 4

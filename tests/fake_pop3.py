@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tests/fake_pop3.py --scenario NAME --port-file FILE
                      [--host 127.0.0.1|::1] [--cert PEM --key PEM]
+                     [--control FILE] [--password PW] [--port N]
     /usr/bin/python3 tests/fake_pop3.py --list
 
 Binds HOST on a free port, writes the port to FILE (via FILE.tmp + rename, so a
@@ -16,8 +17,18 @@ FILE.log (truncated at start) gets one line per event, written whole and flushed
     C<n> CLOSE <reason>        the connection ended (client-eof, quit, dropped, ...)
 so a test can check e.g. `grep -c ' CMD QUIT$'` or that no ' CMD RETR' appears.
 
-The default session is a correct server: any user name, password "secret", STAT
-"+OK 7 123456". A scenario is a row of overrides in SCENARIOS below.
+The default session is a correct server: any user name, password "secret" (or
+--password), STAT "+OK 7 123456". A scenario is a row of overrides in SCENARIOS
+below.
+
+--control FILE heals (or breaks) a running server: for every new connection the
+server reads FILE, if it exists and is not empty, as
+    SCENARIO [cert=PEM key=PEM]
+and serves that connection with it (certificate too), else with --scenario and
+--cert/--key. Write it atomically (FILE.tmp + rename). The log then has
+    C<n> SCENARIO <name>       the scenario serving that connection
+--port N binds that port instead of a free one (a test that first saw
+"connection refused" there can bring a server up on it).
 """
 
 import argparse
@@ -96,6 +107,20 @@ SCENARIOS = {
                       {"replies": {"PASS": "-ERR [SYS/PERM] account disabled"}}),
     "pass-sys-temp": ("temporary server-side failure",
                       {"replies": {"PASS": "-ERR [SYS/TEMP] backend unavailable"}}),
+    "pass-err-plain": ("PASS answered -ERR without a response code",
+                       {"replies": {"PASS": "-ERR Authentication failed."}}),
+    "pass-login-delay-bare": ("[LOGIN-DELAY] without seconds or capability",
+                              {"replies": {"PASS": "-ERR [LOGIN-DELAY] too soon"}}),
+    "ok-login-delay-600": ("correct server announcing LOGIN-DELAY 600 in CAPA",
+                           {"capa": BASE["capa"] + ["LOGIN-DELAY 600"]}),
+    "stat-err-plain": ("STAT answered -ERR without a response code",
+                       {"stat": "-ERR mailbox unavailable"}),
+    "greeting-err": ("greeting is -ERR", {"greeting": "-ERR go away"}),
+    "greeting-garbage": ("greeting is binary junk with a line end",
+                         {"greeting_raw": b"\x16\x03\x01\x02\xfe\xff junk\r\n"}),
+    "greeting-long-ok": ("greeting is a 1100-byte +OK line (over the cap)",
+                         {"greeting": "+OK " + "y" * 1100}),
+    "capa-hang": ("CAPA never answered", {"replies": {"CAPA": HOLD}}),
     "quit-err": ("QUIT answered -ERR (after a good STAT)",
                  {"replies": {"QUIT": "-ERR [SYS/TEMP] could not update"}}),
     "quit-drop": ("closes on reading QUIT without answering",
@@ -395,13 +420,64 @@ def close(conn, abrupt):
         pass
 
 
+class Scenarios:
+    """Which scenario (and certificate) serves the next connection: --control
+    FILE when it names one, else the command line's."""
+
+    def __init__(self, default_name, default_cert, default_key, control):
+        self.default = (default_name, default_cert, default_key)
+        self.control = control
+        self.contexts = {}
+
+    def context(self, cert, key):
+        if not cert:
+            return None
+        if (cert, key) not in self.contexts:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.contexts[(cert, key)] = ctx
+        return self.contexts[(cert, key)]
+
+    def pick(self):
+        """(name, scenario dict, TLS context or None); raises ValueError."""
+        name, cert, key = self.default
+        if self.control:
+            try:
+                with open(self.control, encoding="utf-8") as f:
+                    words = f.read().split()
+            except FileNotFoundError:
+                words = []
+            if words:
+                name, cert, key = words[0], None, None
+                for w in words[1:]:
+                    k, _, v = w.partition("=")
+                    if k == "cert":
+                        cert = v
+                    elif k == "key":
+                        key = v
+                    else:
+                        raise ValueError(f"control file: unknown word {w!r}")
+        if name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {name!r}")
+        if bool(cert) != bool(key):
+            raise ValueError("cert= and key= go together")
+        sc = scenario(name)
+        if not cert and any(sc[k] in v for k, v in NEEDS_CERT.items()):
+            raise ValueError(f"scenario {name} needs a certificate")
+        return name, sc, self.context(cert, key)
+
+
 def main():
+    global PASSWORD
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario")
     ap.add_argument("--port-file")
     ap.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
+    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--control", help="file naming the scenario per connection")
+    ap.add_argument("--password", help=f"the accepted password ({PASSWORD})")
     ap.add_argument("--list", action="store_true", help="list the scenarios")
     a = ap.parse_args()
     if a.list:
@@ -414,13 +490,13 @@ def main():
         ap.error(f"unknown scenario {a.scenario!r} (see --list)")
     if bool(a.cert) != bool(a.key):
         ap.error("--cert and --key go together")
+    if a.password:
+        PASSWORD = a.password
+    scenarios = Scenarios(a.scenario, a.cert, a.key, a.control)
     sc = scenario(a.scenario)
-    tls_ctx = None
-    if a.cert:
-        tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls_ctx.load_cert_chain(a.cert, a.key)
-    elif any(sc[k] in v for k, v in NEEDS_CERT.items()):
+    if not a.cert and any(sc[k] in v for k, v in NEEDS_CERT.items()):
         ap.error(f"scenario {a.scenario} needs --cert and --key")
+    scenarios.context(a.cert, a.key)   # a bad certificate fails at start
 
     stopping = threading.Event()
     # SIGTERM ends the accept loop; daemon threads die with the process.
@@ -431,7 +507,7 @@ def main():
     family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
     srv = socket.socket(family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((a.host, 0))
+    srv.bind((a.host, a.port))
     srv.listen(64)
     srv.settimeout(0.2)    # lets the loop notice SIGTERM
     port = srv.getsockname()[1]
@@ -449,8 +525,19 @@ def main():
         except InterruptedError:
             continue
         peer = f"[{addr[0]}]:{addr[1]}"
+        cid = f"C{next(ids)}"
+        try:
+            name, sc, tls_ctx = scenarios.pick()
+        except (ValueError, OSError, ssl.SSLError) as e:
+            log.write(cid, "CONNECT", peer)
+            log.write(cid, "CONTROL-ERROR", str(e))
+            close(conn, abrupt=True)
+            log.write(cid, "CLOSE", "control-error")
+            continue
+        if a.control:
+            log.write(cid, "SCENARIO", name)
         threading.Thread(target=handle, daemon=True,
-                         args=(conn, peer, f"C{next(ids)}", sc, tls_ctx, log,
+                         args=(conn, peer, cid, sc, tls_ctx, log,
                                stopping)).start()
     srv.close()
     log.write("-", "STOP", "")
