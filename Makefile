@@ -64,7 +64,7 @@ CHECK_MORE += probe-test
 
 $(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_session.c \
-	  $(CORE_SRC) $(CHECK_LIBS)
+	  $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS)
 
 $(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_collectd.h \
 		src/pop3_config.c src/pop3_monitor.c $(HEADERS) | $(BUILD)

@@ -37,6 +37,9 @@ typedef enum {
   POP3_FAIL_TIMEOUT,
   POP3_FAIL_TLS,
   POP3_FAIL_IO,
+  /* authentication set-up, found by the core or the token helpers */
+  POP3_FAIL_NO_MECHANISM,  /* the login method asked for is not offered */
+  POP3_FAIL_TOKEN,         /* TokenFile / TokenCommand gave no token */
 } pop3_failure_t;
 
 /* RFC 2449 / RFC 3206 response codes of a -ERR answer. */

@@ -1,9 +1,14 @@
-/* pop3_session.c: the POP3 client protocol core (RFC 1939, 2449, 2595, 3206).
+/* pop3_session.c: the POP3 client protocol core (RFC 1939, 2449, 2595, 3206;
+ * SASL: RFC 5034, 4616, 7628 and XOAUTH2).
  *
  * Each state names the answer the session waits for; entering a state queues
- * the command that asks for it (enter() is the only place the state changes).
- * A response line is split off the input, checked, then handed to the
- * handler of the current state. */
+ * the command that asks for it. A pipelined burst queues several commands at
+ * once: the answers expected after the current one wait in s->queued, and
+ * proceed() moves on to the next answer without sending anything when its
+ * command already went out. enter() and proceed() are the only places the
+ * state changes. A response line is split off the input, checked, then handed
+ * to the handler of the current state. */
+#define _GNU_SOURCE /* memmem */
 #include "pop3_session.h"
 
 #include <limits.h>
@@ -11,6 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 /* A piece of a response line; not NUL-terminated. */
 typedef struct {
@@ -28,7 +36,64 @@ typedef enum {
   NUMBER_MALFORMED,
 } number_status_t;
 
+/* The biggest SASL message before base64: OAUTHBEARER with an escaped user
+ * name (x3), host, port and the longest token. */
+#define SASL_RAW_MAX                                                           \
+  (4 + 3 * POP3_SASL_USER_MAX + 1 + 6 + 255 + 6 + 5 + 14 + POP3_TOKEN_MAX + 2)
+
 static void enter(pop3_session_t *s, pop3_state_t next);
+
+/* ---- mechanism names --------------------------------------------------- */
+
+static const char *const auth_names[] = {
+    [POP3_AUTH_AUTO] = "auto",   [POP3_AUTH_USER] = "user",
+    [POP3_AUTH_APOP] = "apop",   [POP3_AUTH_PLAIN] = "plain",
+    [POP3_AUTH_LOGIN] = "login", [POP3_AUTH_XOAUTH2] = "xoauth2",
+    [POP3_AUTH_OAUTHBEARER] = "oauthbearer",
+};
+
+#define AUTH_COUNT (sizeof(auth_names) / sizeof(auth_names[0]))
+
+const char *pop3_auth_name(pop3_auth_t auth) {
+  if ((size_t)auth < AUTH_COUNT)
+    return auth_names[auth];
+  return "unknown";
+}
+
+int pop3_auth_parse(const char *name, pop3_auth_t *out) {
+  if (name == NULL)
+    return -1;
+  for (size_t i = 0; i < AUTH_COUNT; i++) {
+    if (strcasecmp(name, auth_names[i]) == 0) {
+      *out = (pop3_auth_t)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+bool pop3_auth_uses_token(pop3_auth_t auth) {
+  return auth == POP3_AUTH_XOAUTH2 || auth == POP3_AUTH_OAUTHBEARER;
+}
+
+/* The SASL name, for commands and messages. */
+static const char *sasl_name(pop3_auth_t auth) {
+  switch (auth) {
+  case POP3_AUTH_PLAIN:
+    return "PLAIN";
+  case POP3_AUTH_LOGIN:
+    return "LOGIN";
+  case POP3_AUTH_XOAUTH2:
+    return "XOAUTH2";
+  case POP3_AUTH_OAUTHBEARER:
+    return "OAUTHBEARER";
+  case POP3_AUTH_AUTO:
+  case POP3_AUTH_USER:
+  case POP3_AUTH_APOP:
+    break;
+  }
+  return NULL;
+}
 
 /* ---- small text helpers ------------------------------------------------ */
 
@@ -60,6 +125,20 @@ static const char *quote(char buf[POP3_SERVER_TEXT_MAX + 1], text_t t) {
   return pop3_sanitize(buf, POP3_SERVER_TEXT_MAX + 1, t.data, t.len);
 }
 
+/* Whether the space-separated list holds word (case-insensitive). */
+static bool list_has(const char *list, const char *word) {
+  size_t n = strlen(word);
+  for (const char *p = list; *p != '\0';) {
+    while (*p == ' ')
+      p++;
+    size_t len = strcspn(p, " ");
+    if (len == n && strncasecmp(p, word, n) == 0)
+      return true;
+    p += len;
+  }
+  return false;
+}
+
 /* Decimal digits at the start of *t, up to max, followed by the end or a
  * space. On success *t is left after the number. */
 static number_status_t parse_number(text_t *t, uint64_t max, uint64_t *value) {
@@ -82,6 +161,61 @@ static number_status_t parse_number(text_t *t, uint64_t max, uint64_t *value) {
   return NUMBER_OK;
 }
 
+/* ---- base64 (RFC 4648), no allocation ---------------------------------- */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static size_t b64_length(size_t len) { return (len + 2) / 3 * 4; }
+
+/* dst must have room for b64_length(len) bytes; no NUL is written. */
+static void b64_encode(const unsigned char *src, size_t len, char *dst) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 3) {
+    unsigned v = (unsigned)src[i] << 16;
+    if (i + 1 < len)
+      v |= (unsigned)src[i + 1] << 8;
+    if (i + 2 < len)
+      v |= src[i + 2];
+    dst[o++] = b64_alphabet[(v >> 18) & 63];
+    dst[o++] = b64_alphabet[(v >> 12) & 63];
+    dst[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+    dst[o++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
+  }
+}
+
+static int b64_value(char c) {
+  const char *p = c != '\0' ? strchr(b64_alphabet, c) : NULL;
+  return p != NULL ? (int)(p - b64_alphabet) : -1;
+}
+
+/* Decodes src (padding optional); returns the decoded length, or -1 when src
+ * is not base64 or does not fit. */
+static long b64_decode(text_t src, unsigned char *dst, size_t size) {
+  while (src.len > 0 && src.data[src.len - 1] == '=')
+    src.len--;
+  if (src.len % 4 == 1)
+    return -1;
+  size_t o = 0;
+  unsigned v = 0;
+  int bits = 0;
+  for (size_t i = 0; i < src.len; i++) {
+    int d = b64_value(src.data[i]);
+    if (d < 0)
+      return -1;
+    v = (v << 6) | (unsigned)d;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (o >= size)
+        return -1;
+      dst[o++] = (unsigned char)(v >> bits);
+      v &= (1u << bits) - 1;
+    }
+  }
+  return (long)o;
+}
+
 /* ---- state bookkeeping ------------------------------------------------- */
 
 /* What the session is waiting for, for messages. */
@@ -100,6 +234,11 @@ static const char *awaited(const pop3_session_t *s) {
     return "USER answer";
   case POP3_STATE_PASS:
     return "PASS answer";
+  case POP3_STATE_APOP:
+    return "APOP answer";
+  case POP3_STATE_AUTH:
+  case POP3_STATE_AUTH_CANCEL:
+    return "AUTH answer";
   case POP3_STATE_STAT:
     return "STAT answer";
   case POP3_STATE_QUIT:
@@ -141,24 +280,55 @@ fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
 #define fail(s, failure, ...)                                                  \
   fail_in(s, pop3_session_phase(s), failure, __VA_ARGS__)
 
+#define fail_auth(s, failure, ...)                                             \
+  fail_in(s, POP3_PHASE_AUTH, failure, __VA_ARGS__)
+
 /* ---- commands ---------------------------------------------------------- */
+
+/* Appends the parts (NULL ends them) and CRLF as one line, whole or not at
+ * all: a line longer than limit (CRLF included) or than the room left is
+ * refused. */
+static bool queue_line(pop3_session_t *s, size_t limit,
+                       const char *const parts[]) {
+  size_t len = 2;
+  for (size_t i = 0; parts[i] != NULL; i++)
+    len += strlen(parts[i]);
+  if (len > limit || len > sizeof(s->output) - s->output_len)
+    return false;
+  char *p = s->output + s->output_len;
+  for (size_t i = 0; parts[i] != NULL; i++) {
+    size_t n = strlen(parts[i]);
+    memcpy(p, parts[i], n);
+    p += n;
+  }
+  memcpy(p, "\r\n", 2);
+  s->output_len += len;
+  return true;
+}
 
 static bool queue_command(pop3_session_t *s, const char *verb,
                           const char *argument) {
-  size_t verb_len = strlen(verb);
-  size_t arg_len = argument ? strlen(argument) : 0;
-  size_t len = verb_len + (argument ? 1 + arg_len : 0) + 2;
-  if (len > POP3_COMMAND_MAX || len > sizeof(s->output) - s->output_len)
+  const char *parts[] = {verb, argument ? " " : NULL, argument, NULL};
+  return queue_line(s, POP3_COMMAND_MAX, parts);
+}
+
+/* A SASL client line of its own: not a command, so not limited to 255. */
+static bool queue_response(pop3_session_t *s, const char *text) {
+  const char *parts[] = {text, NULL};
+  return queue_line(s, sizeof(s->output), parts);
+}
+
+/* prefix (may be NULL) then base64(raw) as one line, within limit. */
+static bool queue_base64(pop3_session_t *s, size_t limit, const char *prefix,
+                         const unsigned char *raw, size_t raw_len) {
+  size_t prefix_len = prefix ? strlen(prefix) : 0;
+  size_t len = prefix_len + b64_length(raw_len) + 2;
+  if (len > limit || len > sizeof(s->output) - s->output_len)
     return false;
   char *p = s->output + s->output_len;
-  memcpy(p, verb, verb_len);
-  p += verb_len;
-  if (argument) {
-    *p++ = ' ';
-    memcpy(p, argument, arg_len);
-    p += arg_len;
-  }
-  memcpy(p, "\r\n", 2);
+  memcpy(p, prefix, prefix_len);
+  b64_encode(raw, raw_len, p + prefix_len);
+  memcpy(p + len - 2, "\r\n", 2);
   s->output_len += len;
   return true;
 }
@@ -166,25 +336,422 @@ static bool queue_command(pop3_session_t *s, const char *verb,
 /* USER and PASS carry configured text: a line break in it would let the
  * configuration smuggle in a second command. (A C string holds no NUL.)
  * Messages name the problem, never the value. */
-static void queue_credential(pop3_session_t *s, const char *verb,
+static bool queue_credential(pop3_session_t *s, const char *verb,
                              const char *value, const char *what) {
   if (value == NULL || (value[0] == '\0' && strcmp(verb, "USER") == 0)) {
-    fail_in(s, POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "no %s configured",
-            what);
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no %s configured", what);
   } else if (strpbrk(value, "\r\n") != NULL) {
-    fail_in(s, POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
-            "the %s contains a line break", what);
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the %s contains a line break", what);
   } else if (!queue_command(s, verb, value)) {
-    fail_in(s, POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
-            "the %s is too long for a POP3 command (%zu bytes, at most %zu)",
-            what, strlen(value), POP3_COMMAND_MAX - strlen(verb) - 3);
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the %s is too long for a POP3 command (%zu bytes, at most %zu)",
+              what, strlen(value), POP3_COMMAND_MAX - strlen(verb) - 3);
+  } else {
+    return true;
   }
+  return false;
 }
 
 static void cleanse_output(pop3_session_t *s) {
   explicit_bzero(s->output, sizeof(s->output));
   s->output_len = 0;
 }
+
+/* Records that the answer to `state` will follow the current one. */
+static void expect_later(pop3_session_t *s, pop3_state_t state) {
+  if (s->queued_len < POP3_PIPELINE_MAX)
+    s->queued[s->queued_len++] = state;
+}
+
+/* After the last line of a login: STAT, and QUIT, in the same burst. */
+static void pipeline_rest(pop3_session_t *s) {
+  if (!s->pipeline_stat)
+    return;
+  if (!queue_command(s, "STAT", NULL))
+    return; /* no room: lock-step then */
+  expect_later(s, POP3_STATE_STAT);
+  s->stat_pipelined = true;
+  if (s->pipeline_quit && queue_command(s, "QUIT", NULL))
+    expect_later(s, POP3_STATE_QUIT);
+}
+
+/* ---- APOP -------------------------------------------------------------- */
+
+/* "<...>" in the greeting text: printable, no blanks, at most
+ * POP3_TIMESTAMP_MAX bytes. Kept raw: the digest covers the exact bytes. */
+static void find_timestamp(pop3_session_t *s, text_t text) {
+  s->timestamp[0] = '\0';
+  const char *open = memchr(text.data, '<', text.len);
+  if (open == NULL)
+    return;
+  size_t from = (size_t)(open - text.data);
+  const char *close = memchr(open, '>', text.len - from);
+  if (close == NULL)
+    return;
+  size_t len = (size_t)(close - open) + 1;
+  if (len < 3 || len > POP3_TIMESTAMP_MAX)
+    return;
+  for (size_t i = 1; i + 1 < len; i++) {
+    unsigned char c = (unsigned char)open[i];
+    if (c <= 0x20 || c >= 0x7f || c == '<')
+      return;
+  }
+  memcpy(s->timestamp, open, len);
+  s->timestamp[len] = '\0';
+}
+
+/* md5(timestamp password) as 32 lower-case hex digits. */
+static bool apop_digest(const char *timestamp, const char *password,
+                        char hex[33]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
+            EVP_DigestUpdate(ctx, timestamp, strlen(timestamp)) == 1 &&
+            EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
+            EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == 16;
+  EVP_MD_CTX_free(ctx); /* cleanses the digest state */
+  if (ok) {
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 16; i++) {
+      hex[2 * i] = digits[md[i] >> 4];
+      hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[32] = '\0';
+  }
+  OPENSSL_cleanse(md, sizeof(md));
+  return ok;
+}
+
+static void queue_apop(pop3_session_t *s) {
+  const char *user = s->options.user;
+  if (user == NULL || user[0] == '\0') {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no user name configured");
+    return;
+  }
+  if (strpbrk(user, "\r\n ") != NULL) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the user name contains a line break or a space, which APOP "
+              "cannot carry");
+    return;
+  }
+  if (s->options.password == NULL) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no password configured");
+    return;
+  }
+  char hex[33];
+  if (!apop_digest(s->timestamp, s->options.password, hex)) {
+    fail_auth(s, POP3_FAIL_NO_MECHANISM,
+              "APOP needs MD5, which this OpenSSL does not provide");
+    return;
+  }
+  const char *parts[] = {"APOP ", user, " ", hex, NULL};
+  bool queued = queue_line(s, POP3_COMMAND_MAX, parts);
+  explicit_bzero(hex, sizeof(hex));
+  if (!queued) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the user name is too long for an APOP command (%zu bytes, at "
+              "most %d)",
+              strlen(user), POP3_COMMAND_MAX - 40);
+    return;
+  }
+  pipeline_rest(s);
+}
+
+/* ---- SASL -------------------------------------------------------------- */
+
+/* A control byte; with strict, also a space or a byte beyond ASCII. */
+static bool has_control(const char *value, bool strict) {
+  for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+    if (*p < 0x20 || *p == 0x7f || (strict && (*p == ' ' || *p > 0x7f)))
+      return true;
+  return false;
+}
+
+/* Checks what the mechanism will send; fails the session when unusable. */
+static bool sasl_inputs_ok(pop3_session_t *s) {
+  const pop3_session_options_t *o = &s->options;
+  pop3_auth_t mech = s->auth_used;
+  if (o->user == NULL || o->user[0] == '\0') {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no user name configured");
+  } else if (strlen(o->user) > POP3_SASL_USER_MAX) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the user name is too long (%zu bytes, at most %d)",
+              strlen(o->user), POP3_SASL_USER_MAX);
+  } else if (strpbrk(o->user, "\r\n") != NULL) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the user name contains a line break");
+  } else if (pop3_auth_uses_token(mech)) {
+    if (has_control(o->user, false)) {
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+                "the user name contains a control character");
+    } else if (o->token == NULL || o->token[0] == '\0') {
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no bearer token configured");
+    } else if (strlen(o->token) > POP3_TOKEN_MAX) {
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+                "the bearer token is too long (%zu bytes, at most %d)",
+                strlen(o->token), POP3_TOKEN_MAX);
+    } else if (has_control(o->token, true)) {
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+                "the bearer token contains a space, a control character or a "
+                "byte beyond ASCII");
+    } else if (o->host != NULL &&
+               (strlen(o->host) > 255 || has_control(o->host, false))) {
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+                "the host name is unusable in an OAUTHBEARER message");
+    } else {
+      return true;
+    }
+  } else if (o->password == NULL) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no password configured");
+  } else if (strlen(o->password) > POP3_SECRET_MAX) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the password is too long (%zu bytes, at most %d)",
+              strlen(o->password), POP3_SECRET_MAX);
+  } else {
+    return true;
+  }
+  return false;
+}
+
+static size_t append(unsigned char *raw, size_t at, const char *text) {
+  size_t n = strlen(text);
+  memcpy(raw + at, text, n);
+  return at + n;
+}
+
+/* The one client message of PLAIN, XOAUTH2 or OAUTHBEARER, before base64.
+ * raw has SASL_RAW_MAX bytes; the inputs were checked. */
+static size_t sasl_message(const pop3_session_t *s, unsigned char *raw) {
+  const pop3_session_options_t *o = &s->options;
+  size_t n = 0;
+  switch (s->auth_used) {
+  case POP3_AUTH_PLAIN: /* RFC 4616: authzid NUL authcid NUL passwd */
+    raw[n++] = '\0';
+    n = append(raw, n, o->user);
+    raw[n++] = '\0';
+    n = append(raw, n, o->password);
+    break;
+  case POP3_AUTH_XOAUTH2:
+    n = append(raw, n, "user=");
+    n = append(raw, n, o->user);
+    n = append(raw, n, "\001auth=Bearer ");
+    n = append(raw, n, o->token);
+    n = append(raw, n, "\001\001");
+    break;
+  case POP3_AUTH_OAUTHBEARER: /* RFC 7628 3.1, gs2 header of RFC 5801 */
+    n = append(raw, n, "n,a=");
+    for (const char *p = o->user; *p; p++) {
+      if (*p == ',')
+        n = append(raw, n, "=2C");
+      else if (*p == '=')
+        n = append(raw, n, "=3D");
+      else
+        raw[n++] = (unsigned char)*p;
+    }
+    n = append(raw, n, ",");
+    if (o->host != NULL && o->host[0] != '\0') {
+      n = append(raw, n, "\001host=");
+      n = append(raw, n, o->host);
+    }
+    if (o->port > 0 && o->port <= 65535) {
+      char port[16];
+      snprintf(port, sizeof(port), "\001port=%d", o->port);
+      n = append(raw, n, port);
+    }
+    n = append(raw, n, "\001auth=Bearer ");
+    n = append(raw, n, o->token);
+    n = append(raw, n, "\001\001");
+    break;
+  case POP3_AUTH_AUTO:
+  case POP3_AUTH_USER:
+  case POP3_AUTH_APOP:
+  case POP3_AUTH_LOGIN:
+    break;
+  }
+  return n;
+}
+
+/* Queues the SASL message: after "AUTH <MECH> " when the command stays
+ * within 255 octets (RFC 5034 4), else alone as a continuation line, which
+ * has no such limit. */
+static bool queue_sasl_message(pop3_session_t *s, bool as_initial) {
+  unsigned char buf[SASL_RAW_MAX];
+  size_t n = sasl_message(s, buf);
+  char prefix[32];
+  snprintf(prefix, sizeof(prefix), "AUTH %s ", sasl_name(s->auth_used));
+  bool ok = as_initial
+                ? queue_base64(s, POP3_COMMAND_MAX, prefix, buf, n)
+                : queue_base64(s, sizeof(s->output), NULL, buf, n);
+  OPENSSL_cleanse(buf, n);
+  return ok;
+}
+
+static bool sasl_fits_initial(const pop3_session_t *s) {
+  unsigned char buf[SASL_RAW_MAX];
+  size_t n = sasl_message(s, buf);
+  OPENSSL_cleanse(buf, n);
+  return strlen("AUTH ") + strlen(sasl_name(s->auth_used)) + 1 +
+             b64_length(n) + 2 <=
+         POP3_COMMAND_MAX;
+}
+
+/* The AUTH command, with the initial response when it fits. */
+static void queue_auth(pop3_session_t *s) {
+  s->sasl_step = 0;
+  s->sasl_ir = false;
+  s->token_status[0] = '\0';
+  if (!sasl_inputs_ok(s))
+    return;
+  bool sent;
+  if (s->auth_used != POP3_AUTH_LOGIN && sasl_fits_initial(s)) {
+    sent = queue_sasl_message(s, true);
+    s->sasl_ir = true;
+    s->sasl_step = 1;
+  } else {
+    sent = queue_command(s, "AUTH", sasl_name(s->auth_used));
+  }
+  if (!sent) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL %s message does not fit",
+              sasl_name(s->auth_used));
+    return;
+  }
+  /* A bearer token may be answered by an error challenge that would take
+   * a pipelined STAT for the client's reply: nothing follows those. */
+  if (s->sasl_ir && s->auth_used == POP3_AUTH_PLAIN)
+    pipeline_rest(s);
+}
+
+/* ---- choosing the login ------------------------------------------------- */
+
+static bool offers(const pop3_session_t *s, pop3_auth_t mech) {
+  const pop3_capabilities_t *c = &s->capabilities;
+  switch (mech) {
+  case POP3_AUTH_USER:
+    return !c->known || c->user;
+  case POP3_AUTH_APOP:
+    return s->timestamp[0] != '\0';
+  case POP3_AUTH_PLAIN:
+  case POP3_AUTH_LOGIN:
+  case POP3_AUTH_XOAUTH2:
+  case POP3_AUTH_OAUTHBEARER:
+    return !c->known || list_has(c->sasl, sasl_name(mech));
+  case POP3_AUTH_AUTO:
+    break;
+  }
+  return false;
+}
+
+/* "USER, APOP, SASL PLAIN LOGIN", or "nothing". buf: POP3_SASL_MAX + 32. */
+static void describe_offers(const pop3_session_t *s, char *buf, size_t size) {
+  const pop3_capabilities_t *c = &s->capabilities;
+  const char *items[3] = {c->user ? "USER" : NULL,
+                          s->timestamp[0] ? "APOP" : NULL,
+                          c->sasl[0] ? "SASL " : NULL};
+  size_t len = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < 3; i++) {
+    if (items[i] == NULL)
+      continue;
+    int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", items[i]);
+    if (n < 0 || (size_t)n >= size - len)
+      break;
+    len += (size_t)n;
+  }
+  if (c->sasl[0] && len < size) /* printable already; sanitising is cheap */
+    pop3_sanitize(buf + len, size - len, c->sasl, strlen(c->sasl));
+  if (buf[0] == '\0')
+    snprintf(buf, size, "nothing");
+}
+
+static const char *method_label(pop3_auth_t mech, char *buf, size_t size) {
+  if (mech == POP3_AUTH_USER)
+    return "USER";
+  if (mech == POP3_AUTH_APOP)
+    return "APOP";
+  snprintf(buf, size, "SASL %s", sasl_name(mech));
+  return buf;
+}
+
+/* The mechanism for this login, or AUTO when the one asked for is not
+ * offered. Auto always finds one: when the list names none it knows, USER
+ * is tried anyway and the server's answer says why it will not do. */
+static pop3_auth_t choose(const pop3_session_t *s) {
+  pop3_auth_t asked = s->options.auth;
+  if (asked != POP3_AUTH_AUTO)
+    return offers(s, asked) ? asked : POP3_AUTH_AUTO;
+  const pop3_capabilities_t *c = &s->capabilities;
+  if (c->known && list_has(c->sasl, "PLAIN"))
+    return POP3_AUTH_PLAIN;
+  if (c->known && !c->user && list_has(c->sasl, "LOGIN"))
+    return POP3_AUTH_LOGIN;
+  return POP3_AUTH_USER;
+}
+
+/* The method the configuration asks for is not offered. */
+static void no_mechanism(pop3_session_t *s) {
+  char offered[POP3_SASL_MAX + 32], label[32];
+  pop3_auth_t asked = s->options.auth;
+  describe_offers(s, offered, sizeof(offered));
+  if (asked == POP3_AUTH_APOP)
+    fail_auth(s, POP3_FAIL_NO_MECHANISM,
+              "server does not offer APOP: its greeting has no <timestamp> "
+              "(it offers: %s)",
+              offered);
+  else
+    fail_auth(s, POP3_FAIL_NO_MECHANISM,
+              "server does not offer %s (it offers: %s)",
+              method_label(asked, label, sizeof(label)), offered);
+}
+
+static void reset_capabilities(pop3_session_t *s,
+                               const pop3_capabilities_t *from) {
+  if (from != NULL) {
+    s->capabilities = *from;
+  } else {
+    memset(&s->capabilities, 0, sizeof(s->capabilities));
+    s->capabilities.login_delay = -1;
+  }
+  s->capabilities.apop_hint = s->timestamp[0] != '\0';
+}
+
+/* The capabilities are settled (CAPA, or the cache): log in. */
+static void start_login(pop3_session_t *s) {
+  s->capabilities.apop_hint = s->timestamp[0] != '\0';
+  pop3_auth_t mech = choose(s);
+  if (mech == POP3_AUTH_AUTO) {
+    if (s->use_cache) {
+      /* The memory says no, but it may be old: ask the server. */
+      s->use_cache = false;
+      reset_capabilities(s, NULL);
+      enter(s, POP3_STATE_CAPA);
+    } else {
+      no_mechanism(s);
+    }
+    return;
+  }
+  s->auth_used = mech;
+  s->login_from_cache = s->use_cache;
+  /* after a stale cache, the second attempt goes lock-step */
+  s->pipelining = s->capabilities.known && s->capabilities.pipelining &&
+                  !s->fell_back;
+  s->pipeline_stat = s->pipelining && s->options.pipeline_login;
+  /* QUIT ends the session in any state: behind a login the cache chose, it
+   * would leave no way back to CAPA if the server refuses that login. */
+  s->pipeline_quit = s->pipeline_stat && !s->login_from_cache;
+  switch (mech) {
+  case POP3_AUTH_USER:
+    enter(s, POP3_STATE_USER);
+    break;
+  case POP3_AUTH_APOP:
+    enter(s, POP3_STATE_APOP);
+    break;
+  default:
+    enter(s, POP3_STATE_AUTH);
+    break;
+  }
+}
+
+/* ---- the state machine ------------------------------------------------- */
 
 static void enter(pop3_session_t *s, pop3_state_t next) {
   s->state = next;
@@ -196,10 +763,25 @@ static void enter(pop3_session_t *s, pop3_state_t next) {
     queue_command(s, "STLS", NULL);
     break;
   case POP3_STATE_USER:
-    queue_credential(s, "USER", s->options.user, "user name");
+    if (queue_credential(s, "USER", s->options.user, "user name") &&
+        s->pipelining &&
+        queue_credential(s, "PASS", s->options.password, "password")) {
+      expect_later(s, POP3_STATE_PASS);
+      pipeline_rest(s);
+    }
     break;
   case POP3_STATE_PASS:
-    queue_credential(s, "PASS", s->options.password, "password");
+    if (queue_credential(s, "PASS", s->options.password, "password"))
+      pipeline_rest(s);
+    break;
+  case POP3_STATE_APOP:
+    queue_apop(s);
+    break;
+  case POP3_STATE_AUTH:
+    queue_auth(s);
+    break;
+  case POP3_STATE_AUTH_CANCEL:
+    queue_response(s, "*");
     break;
   case POP3_STATE_STAT:
     queue_command(s, "STAT", NULL);
@@ -210,12 +792,25 @@ static void enter(pop3_session_t *s, pop3_state_t next) {
   case POP3_STATE_DONE:
   case POP3_STATE_FAILED:
     cleanse_output(s);
+    s->queued_len = 0;
     break;
   case POP3_STATE_GREETING:
   case POP3_STATE_CAPA_LIST:
   case POP3_STATE_TLS_PENDING:
     break;
   }
+}
+
+/* On to the answer of `next`: already sent in a burst, or sent now. */
+static void proceed(pop3_session_t *s, pop3_state_t next) {
+  if (s->queued_len > 0 && s->queued[0] == next) {
+    s->queued_len--;
+    memmove(s->queued, s->queued + 1, s->queued_len * sizeof(s->queued[0]));
+    s->state = next;
+    return;
+  }
+  s->queued_len = 0;
+  enter(s, next);
 }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -281,8 +876,9 @@ static response_code_t parse_response_code(text_t text) {
   return rc;
 }
 
-/* A -ERR that ends the session: "<what> [CODE]: "server text"". */
-static void refuse(pop3_session_t *s, const char *what, text_t text) {
+/* A -ERR that ends the session: "<what> [CODE]: "server text"<after>". */
+static void refuse_with(pop3_session_t *s, const char *what, text_t text,
+                        const char *after) {
   response_code_t rc = parse_response_code(text);
   char label[48] = "";
   if (rc.code == POP3_CODE_OTHER) {
@@ -296,14 +892,46 @@ static void refuse(pop3_session_t *s, const char *what, text_t text) {
   }
   char quoted[POP3_SERVER_TEXT_MAX + 1];
   if (rc.rest.len > 0)
-    fail(s, POP3_FAIL_REFUSED, "%s%s: \"%s\"", what, label,
-         quote(quoted, rc.rest));
+    fail(s, POP3_FAIL_REFUSED, "%s%s: \"%s\"%s", what, label,
+         quote(quoted, rc.rest), after);
   else
-    fail(s, POP3_FAIL_REFUSED, "%s%s", what, label);
+    fail(s, POP3_FAIL_REFUSED, "%s%s%s", what, label, after);
   if (s->state == POP3_STATE_FAILED) {
     s->error.code = rc.code;
     s->error.login_delay = rc.login_delay;
   }
+}
+
+static void refuse(pop3_session_t *s, const char *what, text_t text) {
+  refuse_with(s, what, text, "");
+}
+
+/* The cache chose a login the server turned down without saying the
+ * credentials are wrong: forget the cache, ask CAPA (the answers to the
+ * rest of the burst are skipped) and log in again, lock-step. POP3 allows a
+ * new attempt after a failed one in the AUTHORIZATION state. */
+static bool fall_back_if_stale(pop3_session_t *s, text_t text) {
+  if (!s->login_from_cache)
+    return false;
+  pop3_code_t code = parse_response_code(text).code;
+  if (code != POP3_CODE_NONE && code != POP3_CODE_OTHER)
+    return false; /* [AUTH], [IN-USE], [SYS/...]: a real answer */
+  s->cache_stale = true;
+  s->use_cache = false;
+  s->login_from_cache = false;
+  s->fell_back = true;
+  s->skip = (unsigned)s->queued_len;
+  s->queued_len = 0;
+  s->stat_pipelined = false;
+  reset_capabilities(s, NULL);
+  enter(s, POP3_STATE_CAPA);
+  return true;
+}
+
+static void login_refused(pop3_session_t *s, const char *what, text_t text,
+                          const char *after) {
+  if (!fall_back_if_stale(s, text))
+    refuse_with(s, what, text, after);
 }
 
 static void parse_capability(pop3_capabilities_t *caps, text_t line) {
@@ -345,8 +973,9 @@ static void parse_capability(pop3_capabilities_t *caps, text_t line) {
 }
 
 static void after_capabilities(pop3_session_t *s) {
+  s->ran_capa = true;
   if (!s->options.starttls || s->tls_active) {
-    enter(s, POP3_STATE_USER);
+    start_login(s);
   } else if (s->capabilities.known && !s->capabilities.stls) {
     /* Fail closed: logging in over plaintext is what StartTLS prevents. */
     fail_in(s, POP3_PHASE_TLS, POP3_FAIL_NO_STLS,
@@ -354,6 +983,19 @@ static void after_capabilities(pop3_session_t *s) {
   } else {
     /* Without a capability list, asking is the only way to know. */
     enter(s, POP3_STATE_STLS);
+  }
+}
+
+/* After the greeting, or after the TLS handshake StartTLS asked for. */
+static void after_greeting(pop3_session_t *s) {
+  if (!s->use_cache) {
+    enter(s, POP3_STATE_CAPA);
+  } else if (s->options.starttls && !s->tls_active) {
+    /* STLS alone: nothing may be pipelined behind it (RFC 2595). */
+    enter(s, POP3_STATE_STLS);
+  } else {
+    reset_capabilities(s, s->options.cached);
+    start_login(s);
   }
 }
 
@@ -402,10 +1044,110 @@ static void on_stat_answer(pop3_session_t *s, text_t line, text_t rest) {
   s->message_count = count;
   s->mailbox_size = size;
   s->have_stat = true;
-  enter(s, POP3_STATE_QUIT);
+  proceed(s, POP3_STATE_QUIT);
+}
+
+/* The "status" member of a bearer error challenge (RFC 7628 3.2.2, and
+ * Google's XOAUTH2), sanitised; the whole JSON text when it has none. */
+static void note_token_status(pop3_session_t *s, text_t challenge) {
+  unsigned char json[POP3_LINE_MAX];
+  long n = b64_decode(challenge, json, sizeof(json));
+  if (n < 0) {
+    snprintf(s->token_status, sizeof(s->token_status), "(not base64)");
+    return;
+  }
+  text_t t = {(const char *)json, (size_t)n};
+  const char *key = memmem(t.data, t.len, "\"status\"", 8);
+  if (key != NULL) {
+    text_t v = text_after(t, (size_t)(key - t.data) + 8);
+    while (v.len > 0 && (v.data[0] == ' ' || v.data[0] == ':'))
+      v = text_after(v, 1);
+    size_t len = 0;
+    if (v.len > 0 && v.data[0] == '"') {
+      v = text_after(v, 1);
+      while (len < v.len && v.data[len] != '"')
+        len++;
+    } else {
+      while (len < v.len && v.data[len] != ',' && v.data[len] != '}' &&
+             v.data[len] != ' ')
+        len++;
+    }
+    t = (text_t){v.data, len};
+  }
+  pop3_sanitize(s->token_status, sizeof(s->token_status), t.data, t.len);
+}
+
+/* A SASL challenge ("+ base64", or a bare "+") while in an exchange. */
+static void on_challenge(pop3_session_t *s, text_t challenge) {
+  pop3_auth_t mech = s->auth_used;
+  bool token = pop3_auth_uses_token(mech);
+  if ((mech == POP3_AUTH_PLAIN || token) && s->sasl_step == 0) {
+    s->sasl_step = 1;
+    if (!queue_sasl_message(s, false))
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL %s message does not fit",
+                sasl_name(mech));
+    else if (mech == POP3_AUTH_PLAIN)
+      pipeline_rest(s);
+    return;
+  }
+  if (mech == POP3_AUTH_LOGIN && s->sasl_step < 2) {
+    const char *value =
+        s->sasl_step == 0 ? s->options.user : s->options.password;
+    s->sasl_step++;
+    if (!queue_base64(s, sizeof(s->output), NULL, (const unsigned char *)value,
+                      strlen(value)))
+      fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL LOGIN reply does not fit");
+    else if (s->sasl_step == 2)
+      pipeline_rest(s);
+    return;
+  }
+  if (token && s->sasl_step == 1) {
+    /* The token was refused; the server waits for a dummy reply before its
+     * -ERR: an empty line for XOAUTH2, %x01 for OAUTHBEARER (RFC 7628). */
+    note_token_status(s, challenge);
+    s->sasl_step = 2;
+    queue_response(s, mech == POP3_AUTH_OAUTHBEARER ? "AQ==" : "");
+    return;
+  }
+  pop3_sanitize(s->challenge, sizeof(s->challenge), challenge.data,
+                challenge.len);
+  enter(s, POP3_STATE_AUTH_CANCEL);
+}
+
+static void on_auth_answer(pop3_session_t *s, bool ok, text_t rest) {
+  if (ok) {
+    proceed(s, POP3_STATE_STAT);
+    return;
+  }
+  /* "server refused the login [AUTH]: "..."" stays the start of every
+   * refused login, whatever the mechanism: logs and checks look for it. */
+  const char *what = "server refused the login";
+  char after[128];
+  if (s->token_status[0] != '\0') {
+    snprintf(after, sizeof(after), " (SASL %s, token status \"%s\")",
+             sasl_name(s->auth_used), s->token_status);
+    refuse_with(s, what, rest, after);
+    return;
+  }
+  snprintf(after, sizeof(after), " (SASL %s)", sasl_name(s->auth_used));
+  /* Once the server took part in the exchange it knows the mechanism. */
+  if (s->sasl_step > (s->sasl_ir ? 1u : 0u) || !fall_back_if_stale(s, rest))
+    refuse_with(s, what, rest, after);
 }
 
 static void on_status_line(pop3_session_t *s, text_t line) {
+  if (s->state == POP3_STATE_AUTH_CANCEL) {
+    fail_auth(s, POP3_FAIL_PROTOCOL,
+              "server sent an unexpected SASL %s challenge \"%s\"; cancelled "
+              "the login",
+              sasl_name(s->auth_used), s->challenge);
+    return;
+  }
+  if (s->state == POP3_STATE_AUTH && is_word(line, "+", " ")) {
+    on_challenge(s, skip_spaces(text_after(line, 1)));
+    return;
+  }
+
   text_t rest = {line.data, 0};
   status_t status = parse_status(line, &rest);
   if (status == STATUS_INVALID) {
@@ -420,7 +1162,9 @@ static void on_status_line(pop3_session_t *s, text_t line) {
   case POP3_STATE_GREETING:
     if (ok) {
       quote(s->greeting, rest);
-      enter(s, POP3_STATE_CAPA);
+      find_timestamp(s, rest);
+      s->capabilities.apop_hint = s->timestamp[0] != '\0';
+      after_greeting(s);
     } else {
       refuse(s, "server refused the connection", rest);
     }
@@ -434,22 +1178,34 @@ static void on_status_line(pop3_session_t *s, text_t line) {
       after_capabilities(s);
     break;
   case POP3_STATE_STLS:
-    if (ok)
+    if (ok) {
       enter(s, POP3_STATE_TLS_PENDING);
-    else
+    } else {
+      if (s->use_cache)
+        s->cache_stale = true; /* still a failure: never fall back to clear */
       refuse(s, "server refused STLS", rest);
+    }
     break;
   case POP3_STATE_USER:
     if (ok)
-      enter(s, POP3_STATE_PASS);
+      proceed(s, POP3_STATE_PASS);
     else
-      refuse(s, "server refused the login name", rest);
+      login_refused(s, "server refused the login name", rest, "");
     break;
   case POP3_STATE_PASS:
     if (ok)
-      enter(s, POP3_STATE_STAT);
+      proceed(s, POP3_STATE_STAT);
     else
-      refuse(s, "server refused the login", rest);
+      login_refused(s, "server refused the login", rest, "");
+    break;
+  case POP3_STATE_APOP:
+    if (ok)
+      proceed(s, POP3_STATE_STAT);
+    else
+      login_refused(s, "server refused the login", rest, " (APOP)");
+    break;
+  case POP3_STATE_AUTH:
+    on_auth_answer(s, ok, rest);
     break;
   case POP3_STATE_STAT:
     if (ok)
@@ -463,6 +1219,7 @@ static void on_status_line(pop3_session_t *s, text_t line) {
     break;
   case POP3_STATE_CAPA_LIST:
   case POP3_STATE_TLS_PENDING:
+  case POP3_STATE_AUTH_CANCEL:
   case POP3_STATE_DONE:
   case POP3_STATE_FAILED:
     break;
@@ -474,7 +1231,10 @@ static void on_line(pop3_session_t *s, const char *raw, size_t len) {
   text_t line = {raw, len - 1};
   if (line.len > 0 && line.data[line.len - 1] == '\r')
     line.len--;
-  if (memchr(line.data, '\0', line.len) != NULL) {
+  if (s->skip > 0) {
+    /* the answer to a command of an abandoned burst */
+    s->skip--;
+  } else if (memchr(line.data, '\0', line.len) != NULL) {
     fail(s, POP3_FAIL_PROTOCOL,
          "expected a text line, got a NUL byte while waiting for the %s",
          awaited(s));
@@ -499,6 +1259,7 @@ void pop3_session_init(pop3_session_t *s, const pop3_session_options_t *opts) {
   memset(s, 0, sizeof(*s));
   s->options = *opts;
   s->capabilities.login_delay = -1;
+  s->use_cache = opts->cached != NULL && opts->cached->known;
   s->state = POP3_STATE_GREETING;
 }
 
@@ -574,9 +1335,9 @@ void pop3_session_tls_started(pop3_session_t *s) {
     return;
   s->tls_active = true;
   /* Anything learnt in clear text may have been forged (RFC 2595 4). */
-  memset(&s->capabilities, 0, sizeof(s->capabilities));
-  s->capabilities.login_delay = -1;
-  enter(s, POP3_STATE_CAPA);
+  reset_capabilities(s, NULL);
+  s->ran_capa = false;
+  after_greeting(s);
 }
 
 void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err) {
@@ -585,6 +1346,34 @@ void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err) {
   s->error = *err;
   s->error.message[sizeof(s->error.message) - 1] = '\0';
   enter(s, POP3_STATE_FAILED);
+}
+
+void pop3_session_stalled(pop3_session_t *s) {
+  if (s->state != POP3_STATE_STAT || !s->stat_pipelined ||
+      s->lost_pipelined || s->output_len > 0 || s->line_len > 0 ||
+      s->skip > 0)
+    return;
+  /* Whatever came in the login's write is gone, QUIT included. If the first
+   * STAT was only late, its answer comes first and the second one is never
+   * read: after a STAT answer the session moves on to QUIT, whose state
+   * takes any line (or the end of the connection) as the end. */
+  s->queued_len = 0;
+  s->lost_pipelined = true;
+  queue_command(s, "STAT", NULL);
+}
+
+bool pop3_session_lost_pipelined(const pop3_session_t *s) {
+  return s->lost_pipelined;
+}
+
+bool pop3_session_cache_stale(const pop3_session_t *s) {
+  return s->cache_stale;
+}
+
+bool pop3_session_ran_capa(const pop3_session_t *s) { return s->ran_capa; }
+
+pop3_auth_t pop3_session_auth_used(const pop3_session_t *s) {
+  return s->auth_used;
 }
 
 bool pop3_session_failed(const pop3_session_t *s) {
@@ -621,6 +1410,9 @@ pop3_phase_t pop3_session_phase(const pop3_session_t *s) {
     return POP3_PHASE_TLS;
   case POP3_STATE_USER:
   case POP3_STATE_PASS:
+  case POP3_STATE_APOP:
+  case POP3_STATE_AUTH:
+  case POP3_STATE_AUTH_CANCEL:
     return POP3_PHASE_AUTH;
   case POP3_STATE_STAT:
     return POP3_PHASE_STAT;

@@ -15,8 +15,14 @@
  *                           re-checking pop3_session_want between calls);
  *   case POP3_WANT_NOTHING: done: pop3_session_failed() / _stat(). }
  *
- * The flow: greeting -> CAPA -> [STLS -> TLS -> CAPA] -> USER -> PASS ->
- * STAT -> QUIT. The session never sends a command that changes the mailbox.
+ * The flow: greeting -> CAPA -> [STLS -> TLS -> CAPA] -> login -> STAT ->
+ * QUIT, where login is USER/PASS, APOP or a SASL exchange (AUTH PLAIN,
+ * LOGIN, XOAUTH2, OAUTHBEARER). When the server offers PIPELINING the login
+ * commands, STAT and QUIT go out in one burst. With capabilities remembered
+ * from an earlier collection (options.cached) CAPA is skipped: the burst
+ * follows the greeting (or the TLS handshake) at once; a reply showing the
+ * memory is wrong makes the session ask CAPA and log in again, lock-step.
+ * The session never sends a command that changes the mailbox.
  */
 #ifndef POP3_SESSION_H
 #define POP3_SESSION_H
@@ -32,8 +38,20 @@
 #define POP3_LINE_MAX 1024
 /* Longest command, CRLF included (RFC 2449). */
 #define POP3_COMMAND_MAX 255
-/* Room for a burst of pipelined commands. */
-#define POP3_OUTPUT_MAX (4 * POP3_COMMAND_MAX)
+/* Room for a burst of pipelined commands, or one SASL response carrying a
+ * long bearer token (base64 of up to ~5.2 KB). */
+#define POP3_OUTPUT_MAX 8192
+/* Longest bearer token (Microsoft's are about 2 KB). */
+#define POP3_TOKEN_MAX 4096
+/* Longest password for the SASL mechanisms (USER/PASS and APOP are bounded
+ * by POP3_COMMAND_MAX anyway). */
+#define POP3_SECRET_MAX 4096
+/* Longest user name inside a SASL response. */
+#define POP3_SASL_USER_MAX 255
+/* Longest APOP timestamp kept from the greeting, brackets included. */
+#define POP3_TIMESTAMP_MAX 256
+/* Commands that can be pipelined behind the one answered next. */
+#define POP3_PIPELINE_MAX 4
 #define POP3_IMPLEMENTATION_MAX 128
 #define POP3_SASL_MAX 128
 
@@ -50,16 +68,50 @@ typedef struct {
   bool user;
   bool pipelining;
   bool resp_codes;
-  bool apop_hint;   /* not in CAPA; reserved for later auth work */
+  bool apop_hint;   /* not in CAPA: the greeting carries an APOP timestamp */
   int login_delay;  /* seconds from "LOGIN-DELAY n", -1 when absent */
   char implementation[POP3_IMPLEMENTATION_MAX]; /* sanitised, "" if none */
   char sasl[POP3_SASL_MAX];                     /* raw mechanism list */
 } pop3_capabilities_t;
 
+/* How to log in. AUTO: SASL PLAIN when CAPA lists it, else USER/PASS (also
+ * when CAPA is not supported), else SASL LOGIN when listed, else USER/PASS
+ * anyway (the server's answer then says why not); never APOP. A method
+ * named explicitly that CAPA (when answered) does not list fails the
+ * session in the auth phase with POP3_FAIL_NO_MECHANISM, naming what the
+ * server offers. */
+typedef enum {
+  POP3_AUTH_AUTO = 0,
+  POP3_AUTH_USER,        /* USER / PASS (RFC 1939) */
+  POP3_AUTH_APOP,        /* APOP with the greeting's timestamp (RFC 1939) */
+  POP3_AUTH_PLAIN,       /* AUTH PLAIN (RFC 5034, RFC 4616) */
+  POP3_AUTH_LOGIN,       /* AUTH LOGIN */
+  POP3_AUTH_XOAUTH2,     /* AUTH XOAUTH2 (Google, Microsoft) */
+  POP3_AUTH_OAUTHBEARER, /* AUTH OAUTHBEARER (RFC 7628) */
+} pop3_auth_t;
+
+/* "auto", "user", "apop", "plain", "login", "xoauth2", "oauthbearer". */
+const char *pop3_auth_name(pop3_auth_t auth);
+/* Case-insensitive inverse of pop3_auth_name; -1 for an unknown name. */
+int pop3_auth_parse(const char *name, pop3_auth_t *out);
+/* Whether the mechanism logs in with a bearer token, not a password. */
+bool pop3_auth_uses_token(pop3_auth_t auth);
+
 typedef struct {
   const char *user;     /* must stay valid for the session's life */
   const char *password; /* idem; copies made into the output are cleansed */
   bool starttls;        /* upgrade with STLS before logging in, or fail */
+  /* capabilities remembered from an earlier collection of this server
+   * (post-TLS ones when StartTLS), or NULL; used only when ->known */
+  const pop3_capabilities_t *cached;
+  /* allowed to pipeline STAT and QUIT behind the login command(s); the
+   * driver sets it false for a server once pop3_session_lost_pipelined()
+   * was seen */
+  bool pipeline_login;
+  pop3_auth_t auth;
+  const char *token;    /* bearer token for xoauth2/oauthbearer; as password */
+  const char *host;     /* for OAUTHBEARER's host=, may be NULL */
+  int port;             /* for OAUTHBEARER's port=, 0: left out */
 } pop3_session_options_t;
 
 /* Internal state: callers treat it as opaque. */
@@ -75,6 +127,9 @@ typedef enum {
   POP3_STATE_QUIT,
   POP3_STATE_DONE,
   POP3_STATE_FAILED,
+  POP3_STATE_APOP,
+  POP3_STATE_AUTH,        /* in a SASL exchange: a challenge or the status */
+  POP3_STATE_AUTH_CANCEL, /* sent "*", waiting for the -ERR */
 } pop3_state_t;
 
 typedef struct {
@@ -90,6 +145,29 @@ typedef struct {
 
   pop3_capabilities_t capabilities;
   char greeting[POP3_SERVER_TEXT_MAX + 1]; /* sanitised greeting text */
+  char timestamp[POP3_TIMESTAMP_MAX + 1];  /* raw APOP timestamp, "" if none */
+
+  /* answers to commands already sent, expected after the one `state`
+   * waits for (a pipelined burst) */
+  pop3_state_t queued[POP3_PIPELINE_MAX];
+  size_t queued_len;
+  unsigned skip;          /* answers of an abandoned burst still to come */
+
+  bool use_cache;         /* options.cached stands in for CAPA */
+  bool login_from_cache;  /* the login running was chosen from the cache */
+  bool fell_back;         /* the cache proved stale: CAPA, then lock-step */
+  bool cache_stale;
+  bool ran_capa;
+  pop3_auth_t auth_used;
+  bool pipelining;        /* the login commands go out together */
+  bool pipeline_stat;     /* STAT follows the login in the same burst */
+  bool pipeline_quit;     /* and QUIT */
+  bool stat_pipelined;    /* STAT went out before the login was answered */
+  bool lost_pipelined;    /* STAT was sent again by pop3_session_stalled */
+  unsigned sasl_step;     /* SASL responses sent (initial response counts) */
+  bool sasl_ir;           /* the AUTH command carried the initial response */
+  char token_status[64];  /* sanitised "status" of a bearer error challenge */
+  char challenge[64];     /* sanitised unexpected challenge */
 
   bool have_stat;
   uint64_t message_count;
@@ -139,7 +217,29 @@ const pop3_capabilities_t *pop3_session_capabilities(const pop3_session_t *s);
 /* The phase the session is in (for timeouts reported by the driver). */
 pop3_phase_t pop3_session_phase(const pop3_session_t *s);
 
-/* Cleanses the session (it may hold the password in its output buffer). */
+/* The driver has waited a while (its choice, e.g. a fraction of the
+ * Timeout) without input. When the login was answered +OK and the session
+ * waits for the answer to a STAT it pipelined behind it, some servers lost
+ * the commands that came in the same write as the login: STAT is sent again
+ * (the session wants WRITE) and pop3_session_lost_pipelined() turns true;
+ * whichever STAT answer comes first counts. Otherwise it does nothing. */
+void pop3_session_stalled(pop3_session_t *s);
+/* STAT had to be sent again: the driver should stop pipelining STAT and QUIT
+ * for this server (options.pipeline_login = false). */
+bool pop3_session_lost_pipelined(const pop3_session_t *s);
+/* A reply showed options.cached to be wrong (STLS refused, or a login
+ * command the cache chose refused without an RFC 2449/3206 response code);
+ * the driver should forget it. The session went on with a fresh CAPA. */
+bool pop3_session_cache_stale(const pop3_session_t *s);
+/* CAPA was answered in this session (after TLS, when StartTLS): the driver
+ * may refresh its cache from pop3_session_capabilities(). */
+bool pop3_session_ran_capa(const pop3_session_t *s);
+/* The login mechanism actually used (the last one tried); POP3_AUTH_AUTO
+ * when the session did not get to log in. */
+pop3_auth_t pop3_session_auth_used(const pop3_session_t *s);
+
+/* Cleanses the session (it may hold the password or token, or their base64
+ * forms, in its output buffer). */
 void pop3_session_clear(pop3_session_t *s);
 
 #endif

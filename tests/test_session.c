@@ -5,6 +5,7 @@
  * whole, split in two at every byte, and one byte at a time. */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #define STAT "STAT\r\n"
 #define QUIT "QUIT\r\n"
 #define LOGIN_COMMANDS CAPA USER PASS STAT QUIT
+#define AUTH_PLAIN "AUTH PLAIN AGFsaWNlAHMzY3IzdC1QYTU1\r\n"
 
 /* what the server sends */
 #define GREETING "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n"
@@ -49,6 +51,10 @@ typedef struct {
 #define B(literal)                                                             \
   { literal, sizeof(literal) - 1 }
 
+/* Expected flags of a script; the session's must match exactly. */
+#define F_STALE 1u /* pop3_session_cache_stale */
+#define F_LOST 2u  /* pop3_session_lost_pipelined */
+
 typedef struct {
   const char *name;
   bytes_t server;     /* the transcript, or its part before the TLS handshake */
@@ -56,7 +62,22 @@ typedef struct {
   const char *user;   /* NULL: USER_NAME */
   const char *password; /* NULL: PASSWORD */
   bool starttls;
-  const char *commands; /* everything the client sends, in order */
+  pop3_auth_t auth;
+  const char *token;
+  const char *host;
+  int port;
+  const pop3_capabilities_t *cached;
+  bool no_pipeline;   /* options.pipeline_login false (true otherwise) */
+  /* the driver calls pop3_session_stalled() once it has fed this many
+   * server bytes (0: never) and the session waits for input */
+  size_t stall_at;
+  /* everything the client sends, in order; or NULL and see bursts */
+  const char *commands;
+  /* the same with a '|' where the client starts a new write after having
+   * read (the bursts), or NULL: not checked */
+  const char *bursts;
+  unsigned flags;        /* F_STALE, F_LOST */
+  pop3_auth_t auth_used; /* checked unless AUTO */
   bool ok;
   uint64_t count, size;
   pop3_phase_t phase;
@@ -75,8 +96,10 @@ typedef struct {
 
 typedef struct {
   pop3_session_t s;
-  char sent[4096];
+  char sent[16384];
   size_t sent_len;
+  char bursts[16384 + 64]; /* sent, with '|' between writes */
+  size_t bursts_len;
   bool skipped;
   char mode[32];
 } run_t;
@@ -90,14 +113,16 @@ static const char *script_password(const script_t *sc) {
 }
 
 /* Where the chunk starting at pos ends: one byte, or up to the split point,
- * never across the TLS handshake. */
+ * never across the TLS handshake or the stall point. */
 static size_t chunk_end(size_t pos, size_t total, size_t split, bool bytewise,
-                        size_t tls_at) {
+                        size_t tls_at, size_t stall_at) {
   size_t end = bytewise ? pos + 1 : total;
   if (split > pos && split < end)
     end = split;
   if (tls_at > pos && tls_at < end)
     end = tls_at;
+  if (stall_at > pos && stall_at < end)
+    end = stall_at;
   return end;
 }
 
@@ -115,9 +140,16 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
 
   pop3_session_options_t opts = {.user = script_user(sc),
                                  .password = script_password(sc),
-                                 .starttls = sc->starttls};
+                                 .starttls = sc->starttls,
+                                 .auth = sc->auth,
+                                 .token = sc->token,
+                                 .host = sc->host,
+                                 .port = sc->port,
+                                 .cached = sc->cached,
+                                 .pipeline_login = !sc->no_pipeline};
   pop3_session_init(&r->s, &opts);
   r->sent_len = 0;
+  r->bursts_len = 0;
   r->skipped = false;
   if (bytewise)
     snprintf(r->mode, sizeof(r->mode), "bytewise");
@@ -127,19 +159,28 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
     snprintf(r->mode, sizeof(r->mode), "whole");
 
   size_t pos = 0, end = 0;
-  bool tls_done = false;
+  bool tls_done = false, stalled = false, writing = false;
   for (int step = 0; step < 1000000; step++) {
     size_t readable = has_tls && !tls_done ? pre_len : total;
-    switch (pop3_session_want(&r->s)) {
+    pop3_want_t want = pop3_session_want(&r->s);
+    if (want != POP3_WANT_WRITE)
+      writing = false;
+    switch (want) {
     case POP3_WANT_WRITE: {
       size_t len = 0;
       const char *out = pop3_session_output(&r->s, &len);
       ck_assert_ptr_nonnull(out);
       ck_assert_uint_gt(len, 0);
+      ck_assert_uint_le(len, POP3_OUTPUT_MAX);
       size_t n = bytewise ? 1 : len;
       ck_assert_uint_le(r->sent_len + n, sizeof(r->sent));
+      if (!writing && r->sent_len > 0)
+        r->bursts[r->bursts_len++] = '|';
+      writing = true;
       memcpy(r->sent + r->sent_len, out, n);
+      memcpy(r->bursts + r->bursts_len, out, n);
       r->sent_len += n;
+      r->bursts_len += n;
       pop3_session_output_sent(&r->s, n);
       break;
     }
@@ -164,13 +205,19 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
       pop3_session_tls_started(&r->s);
       break;
     case POP3_WANT_READ: {
+      if (sc->stall_at > 0 && pos == sc->stall_at && !stalled) {
+        stalled = true;
+        pop3_session_stalled(&r->s);
+        break;
+      }
       if (pos == readable) {
         pop3_session_eof(&r->s);
         ck_assert_int_ne(pop3_session_want(&r->s), POP3_WANT_READ);
         break;
       }
       if (pos == end)
-        end = chunk_end(pos, total, split, bytewise, has_tls ? pre_len : 0);
+        end = chunk_end(pos, total, split, bytewise, has_tls ? pre_len : 0,
+                        sc->stall_at);
       size_t n = pop3_session_feed(&r->s, all + pos, end - pos);
       ck_assert_uint_le(n, end - pos);
       ck_assert(n > 0 || pop3_session_want(&r->s) != POP3_WANT_READ);
@@ -187,22 +234,53 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
   ck_abort_msg("%s [%s]: the session makes no progress", sc->name, r->mode);
 }
 
+/* What the client may ever send: the read-only commands, and the lines of
+ * a SASL exchange (base64, empty, or "*" to cancel). */
 static bool allowed_command(const char *line, size_t len) {
-  static const char *const verbs[] = {"CAPA",  "STLS", "USER ",
-                                      "PASS ", "STAT", "QUIT"};
+  static const char *const verbs[] = {"CAPA",  "STLS",  "USER ", "PASS ",
+                                      "STAT",  "QUIT",  "APOP ", "AUTH "};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
     size_t n = strlen(verbs[i]);
     if (len >= n && memcmp(line, verbs[i], n) == 0 && (n == 5 || len == n))
       return true;
   }
-  return false;
+  if (len == 1 && line[0] == '*')
+    return true;
+  static const char b64[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+  for (size_t i = 0; i < len; i++)
+    if (strchr(b64, line[i]) == NULL)
+      return false;
+  return true;
+}
+
+/* sc->commands, or sc->bursts without the '|' (static storage). */
+static const char *expected_commands(const script_t *sc) {
+  static char plain[16384];
+  if (sc->commands != NULL)
+    return sc->commands;
+  ck_assert_ptr_nonnull(sc->bursts);
+  size_t n = 0;
+  for (const char *p = sc->bursts; *p; p++)
+    if (*p != '|') {
+      ck_assert_uint_lt(n, sizeof(plain) - 1);
+      plain[n++] = *p;
+    }
+  plain[n] = '\0';
+  return plain;
 }
 
 static void verify_commands(const script_t *sc, const run_t *r) {
-  ck_assert_msg(r->sent_len == strlen(sc->commands) &&
-                    memcmp(r->sent, sc->commands, r->sent_len) == 0,
+  const char *commands = expected_commands(sc);
+  ck_assert_msg(r->sent_len == strlen(commands) &&
+                    memcmp(r->sent, commands, r->sent_len) == 0,
                 "%s [%s]: sent \"%.*s\", expected \"%s\"", sc->name, r->mode,
-                (int)r->sent_len, r->sent, sc->commands);
+                (int)r->sent_len, r->sent, commands);
+  if (sc->bursts != NULL)
+    ck_assert_msg(r->bursts_len == strlen(sc->bursts) &&
+                      memcmp(r->bursts, sc->bursts, r->bursts_len) == 0,
+                  "%s [%s]: wrote \"%.*s\", expected \"%s\"", sc->name,
+                  r->mode, (int)r->bursts_len, r->bursts, sc->bursts);
   for (size_t start = 0; start < r->sent_len;) {
     const char *crlf = memmem(r->sent + start, r->sent_len - start, "\r\n", 2);
     ck_assert_ptr_nonnull(crlf);
@@ -236,6 +314,9 @@ static void verify_error(const script_t *sc, const run_t *r) {
   if (password[0] != '\0')
     ck_assert_msg(strstr(e->message, password) == NULL,
                   "%s: the password is in the message", sc->name);
+  if (sc->token != NULL && sc->token[0] != '\0')
+    ck_assert_msg(strstr(e->message, sc->token) == NULL,
+                  "%s: the token is in the message", sc->name);
   uint64_t count, size;
   ck_assert(!pop3_session_stat(&r->s, &count, &size));
 }
@@ -256,12 +337,33 @@ static void verify(const script_t *sc, const run_t *r) {
   } else {
     verify_error(sc, r);
   }
-  /* sent commands are cleansed: no copy of the password is left behind */
+  /* sent commands are cleansed: no copy of the password (or of its base64
+   * forms, which only ever live in the output buffer) is left behind */
   const char *password = script_password(sc);
   if (password[0] != '\0')
     ck_assert_msg(
         memmem(&r->s, sizeof(r->s), password, strlen(password)) == NULL,
         "%s [%s]: the password lingers in the session", sc->name, r->mode);
+  if (sc->token != NULL && sc->token[0] != '\0')
+    ck_assert_msg(
+        memmem(&r->s, sizeof(r->s), sc->token, strlen(sc->token)) == NULL,
+        "%s [%s]: the token lingers in the session", sc->name, r->mode);
+  static const char zeros[sizeof(r->s.output)];
+  ck_assert_msg(r->s.output_len == 0 &&
+                    memcmp(r->s.output, zeros, sizeof(zeros)) == 0,
+                "%s [%s]: output not cleansed", sc->name, r->mode);
+  ck_assert_msg(pop3_session_cache_stale(&r->s) == ((sc->flags & F_STALE) != 0),
+                "%s [%s]: cache_stale %d", sc->name, r->mode,
+                pop3_session_cache_stale(&r->s));
+  ck_assert_msg(pop3_session_lost_pipelined(&r->s) ==
+                    ((sc->flags & F_LOST) != 0),
+                "%s [%s]: lost_pipelined %d", sc->name, r->mode,
+                pop3_session_lost_pipelined(&r->s));
+  if (sc->auth_used != POP3_AUTH_AUTO)
+    ck_assert_msg(pop3_session_auth_used(&r->s) == sc->auth_used,
+                  "%s [%s]: used %s, expected %s", sc->name, r->mode,
+                  pop3_auth_name(pop3_session_auth_used(&r->s)),
+                  pop3_auth_name(sc->auth_used));
   if (sc->check)
     sc->check(&r->s);
 }
@@ -311,7 +413,7 @@ static void check_all_caps(const pop3_session_t *s) {
   ck_assert(c->user);
   ck_assert(c->pipelining);
   ck_assert(c->resp_codes);
-  ck_assert(!c->apop_hint);
+  ck_assert(c->apop_hint); /* the greeting has a timestamp */
   ck_assert_int_eq(c->login_delay, 900);
   ck_assert_str_eq(c->implementation, "Shlemazle-Plotz-v302 \\\"beta\\\"\\x01");
   ck_assert_str_eq(c->sasl, "PLAIN LOGIN CRAM-MD5");
@@ -354,6 +456,59 @@ static void check_long_sasl(const pop3_session_t *s) {
   ck_assert(MECHS12[len + 1] == ' ');
 }
 
+/* ---- pipelining, the capability cache and authentication --------------- */
+
+#define CAPS_PIPE "+OK\r\nUSER\r\nPIPELINING\r\n.\r\n"
+#define CAPS_SASL "+OK\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+#define CAPS_SASL_PIPE "+OK\r\nUSER\r\nPIPELINING\r\nSASL PLAIN LOGIN\r\n.\r\n"
+#define CAPS_ALL_SASL                                                          \
+  "+OK\r\nUSER\r\nSASL PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n.\r\n"
+#define CAPS_ALL_SASL_PIPE                                                     \
+  "+OK\r\nUSER\r\nPIPELINING\r\nSASL PLAIN LOGIN XOAUTH2 OAUTHBEARER\r\n.\r\n"
+#define GREETING_NO_TS "+OK POP3 ready\r\n"
+#define AUTH_OK "+OK Logged in.\r\n"
+#define UP_TO_PIPELINED_STAT GREETING CAPS_PIPE USER_OK PASS_OK
+#define LOGIN_USER "AUTH LOGIN\r\n"
+#define LOGIN_USER_B64 "YWxpY2U=\r\n"
+#define LOGIN_PASS_B64 "czNjcjN0LVBhNTU=\r\n"
+#define LOGIN_CHALLENGES "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n"
+#define APOP_MROSE "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"
+#define TOKEN "ya29.a0-Tok_en.x~y+z/w=="
+#define XOAUTH2_IR                                                             \
+  "AUTH XOAUTH2 "                                                              \
+  "dXNlcj1hbGljZQFhdXRoPUJlYXJlciB5YTI5LmEwLVRva19lbi54fnkrei93PT0BAQ==\r\n"
+#define OAUTHBEARER_IR                                                         \
+  "AUTH OAUTHBEARER "                                                          \
+  "bixhPWFsaWNlLAFob3N0PW1haWwuZXhhbXBsZS5jb20BcG9ydD0xMTABYXV0aD1CZWFyZXIgeW" \
+  "EyOS5hMC1Ub2tfZW4ueH55K3ovdz09AQE=\r\n"
+#define JSON_401                                                               \
+  "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0="
+#define JSON_INVALID "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0="
+#define JSON_NO_STATUS "eyJlcnJvciI6IngBeSJ9" /* {"error":"x\x01y"} */
+
+static const pop3_capabilities_t CACHE_PIPE = {
+    .known = true, .user = true, .pipelining = true, .login_delay = -1,
+    .implementation = "from the cache"};
+static const pop3_capabilities_t CACHE_LOCKSTEP = {
+    .known = true, .user = true, .login_delay = -1};
+static const pop3_capabilities_t CACHE_PLAIN_PIPE = {.known = true,
+                                                     .user = true,
+                                                     .pipelining = true,
+                                                     .login_delay = -1,
+                                                     .sasl = "PLAIN LOGIN"};
+static const pop3_capabilities_t CACHE_UNKNOWN = {.login_delay = -1};
+
+static void check_ran_capa(const pop3_session_t *s) {
+  ck_assert(pop3_session_ran_capa(s));
+}
+
+static void check_cached_caps(const pop3_session_t *s) {
+  ck_assert(!pop3_session_ran_capa(s));
+  const pop3_capabilities_t *c = pop3_session_capabilities(s);
+  ck_assert(c->known && c->pipelining);
+  ck_assert_str_eq(c->implementation, "from the cache");
+}
+
 /* ---- the scripts ------------------------------------------------------- */
 
 #define OK(c, s) .ok = true, .count = c, .size = s
@@ -385,8 +540,9 @@ static const script_t scripts[] = {
        "TOP\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\n"
        "LOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\n"
        "IMPLEMENTATION Shlemazle-Plotz-v302 \"beta\"\x01\r\n"
-       "X-UNKNOWN whatever\r\nstls\r\n.\r\n" USER_OK PASS_OK STAT_OK BYE),
-     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_all_caps},
+       "X-UNKNOWN whatever\r\nstls\r\n.\r\n" "+OK\r\n" STAT_OK BYE),
+     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_PLAIN, .check = check_all_caps},
     {"dot-stuffed capability lines",
      B(GREETING
        "+OK\r\n..\r\n...\r\n.STLS\r\n..IMPLEMENTATION x\r\n"
@@ -398,9 +554,9 @@ static const script_t scripts[] = {
 
     /* StartTLS */
     {"STLS success", B(GREETING CAPS_STLS STLS_OK),
-     B(CAPS_TLS USER_OK PASS_OK "+OK 3 4500\r\n" BYE), .starttls = true,
-     .commands = CAPA STLS CAPA USER PASS STAT QUIT, OK(3, 4500),
-     .check = check_caps_after_tls},
+     B(CAPS_TLS "+OK\r\n" "+OK 3 4500\r\n" BYE), .starttls = true,
+     .commands = CAPA STLS CAPA AUTH_PLAIN STAT QUIT, OK(3, 4500),
+     .auth_used = POP3_AUTH_PLAIN, .check = check_caps_after_tls},
     {"STLS tried when CAPA is unsupported", B(GREETING NO_CAPA STLS_OK),
      B(NO_CAPA USER_OK PASS_OK STAT_OK BYE), .starttls = true,
      .commands = CAPA STLS CAPA USER PASS STAT QUIT, OK(2, 320)},
@@ -630,6 +786,372 @@ static const script_t scripts[] = {
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "no user name")},
     {"empty password is sent", B(UP_TO_STAT STAT_OK BYE), .password = "",
      .commands = CAPA USER "PASS \r\n" STAT QUIT, OK(2, 320)},
+
+    /* pipelining (RFC 2449) with fresh capabilities */
+    {"pipelined login, STAT and QUIT",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
+     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_USER, .check = check_ran_capa},
+    {"pipeline_login off: USER and PASS only",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE), .no_pipeline = true,
+     .bursts = CAPA "|" USER PASS "|" STAT "|" QUIT, OK(2, 320)},
+    {"lock-step without PIPELINING",
+     B(GREETING CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320)},
+    {"pipelined SASL PLAIN", B(GREETING CAPS_SASL_PIPE AUTH_OK STAT_OK BYE),
+     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_PLAIN},
+    {"pipelined burst, USER refused",
+     B(GREETING CAPS_PIPE "-ERR no such user\r\n-ERR\r\n-ERR\r\n+OK\r\n"),
+     .bursts = CAPA "|" USER PASS STAT QUIT,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login name: \"no such user\"")},
+    {"pipelined burst, PASS refused [AUTH]",
+     B(GREETING CAPS_PIPE USER_OK
+       "-ERR [AUTH] Authentication failed.\r\n-ERR no\r\n+OK bye\r\n"),
+     .bursts = CAPA "|" USER PASS STAT QUIT, .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"Authentication failed.\"")},
+    {"pipelined burst, STAT refused",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK "-ERR [SYS/TEMP] busy\r\n" BYE),
+     .bursts = CAPA "|" USER PASS STAT QUIT, .code = POP3_CODE_SYS_TEMP,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED,
+           "server refused STAT [SYS/TEMP]: \"busy\"")},
+    {"pipelined burst, EOF instead of the QUIT answer",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK),
+     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+    {"pipelined burst, EOF waiting for PASS", B(GREETING CAPS_PIPE USER_OK),
+     .bursts = CAPA "|" USER PASS STAT QUIT,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_CLOSED,
+           "while waiting for the PASS answer")},
+
+    /* the capability cache */
+    {"cache: the burst follows the greeting",
+     B(GREETING USER_OK PASS_OK STAT_OK BYE), .cached = &CACHE_PIPE,
+     .bursts = USER PASS STAT "|" QUIT, OK(2, 320),
+     .check = check_cached_caps},
+    {"cache: lock-step without PIPELINING",
+     B(GREETING USER_OK PASS_OK STAT_OK BYE), .cached = &CACHE_LOCKSTEP,
+     .bursts = USER "|" PASS "|" STAT "|" QUIT, OK(2, 320)},
+    {"cache: pipeline_login off", B(GREETING USER_OK PASS_OK STAT_OK BYE),
+     .cached = &CACHE_PIPE, .no_pipeline = true,
+     .bursts = USER PASS "|" STAT "|" QUIT, OK(2, 320)},
+    {"cache: SASL PLAIN", B(GREETING AUTH_OK STAT_OK BYE),
+     .cached = &CACHE_PLAIN_PIPE, .bursts = AUTH_PLAIN STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_PLAIN},
+    {"cache: StartTLS skips both CAPAs", B(GREETING STLS_OK),
+     B(USER_OK PASS_OK STAT_OK BYE), .starttls = true, .cached = &CACHE_PIPE,
+     .bursts = STLS "|" USER PASS STAT "|" QUIT, OK(2, 320),
+     .check = check_cached_caps},
+    {"cache stale: STLS refused", B(GREETING "-ERR not now\r\n"),
+     .starttls = true, .cached = &CACHE_PIPE, .bursts = STLS, .flags = F_STALE,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_REFUSED,
+           "server refused STLS: \"not now\"")},
+    {"cache stale: USER unknown, then CAPA and lock-step",
+     B(GREETING "-ERR unknown command\r\n-ERR no USER\r\n-ERR not logged in\r\n"
+       CAPS_SASL AUTH_OK STAT_OK BYE),
+     .cached = &CACHE_PIPE, .flags = F_STALE,
+     .bursts = USER PASS STAT "|" CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_PLAIN, .check = check_ran_capa},
+    {"cache stale: SASL PLAIN gone",
+     B(GREETING "-ERR Unsupported authentication mechanism.\r\n"
+       "-ERR Unknown command\r\n" CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
+     .cached = &CACHE_PLAIN_PIPE, .flags = F_STALE,
+     .bursts = AUTH_PLAIN STAT "|" CAPA "|" USER "|" PASS "|" STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_USER},
+    {"cache stale after STLS: CAPA over TLS", B(GREETING STLS_OK),
+     B("-ERR unknown command\r\n-ERR\r\n-ERR\r\n" CAPS_TLS AUTH_OK STAT_OK BYE),
+     .starttls = true, .cached = &CACHE_PIPE, .flags = F_STALE,
+     .bursts = STLS "|" USER PASS STAT "|" CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT,
+     OK(2, 320), .check = check_caps_after_tls},
+    {"cache: [AUTH] is a plain failure",
+     B(GREETING USER_OK "-ERR [AUTH] Authentication failed.\r\n-ERR no\r\n"),
+     .cached = &CACHE_PIPE, .bursts = USER PASS STAT, .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"Authentication failed.\"")},
+    {"cache: [IN-USE] is a plain failure",
+     B(GREETING USER_OK "-ERR [IN-USE] locked\r\n-ERR no\r\n"),
+     .cached = &CACHE_PIPE, .bursts = USER PASS STAT,
+     .code = POP3_CODE_IN_USE,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "login [IN-USE]: \"locked\"")},
+    {"cache: a refusal without a code is tried once more",
+     B(GREETING USER_OK "-ERR invalid password\r\n-ERR not logged in\r\n"
+       CAPS_PLAIN USER_OK "-ERR invalid password\r\n"),
+     .cached = &CACHE_PIPE, .flags = F_STALE,
+     .bursts = USER PASS STAT "|" CAPA "|" USER "|" PASS,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login: \"invalid password\"")},
+    {"cache without known capabilities: CAPA",
+     B(GREETING CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
+     .cached = &CACHE_UNKNOWN,
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320),
+     .check = check_ran_capa},
+    {"cache lacks the forced mechanism: CAPA",
+     B(GREETING CAPS_ALL_SASL AUTH_OK STAT_OK BYE),
+     .cached = &CACHE_PLAIN_PIPE, .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_XOAUTH2},
+
+    /* commands lost behind the login: pop3_session_stalled() */
+    {"stalled: the lost STAT is sent again", B(UP_TO_PIPELINED_STAT STAT_OK BYE),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT "|" QUIT, OK(2, 320)},
+    {"stalled: a late STAT, the first answer counts",
+     B(UP_TO_PIPELINED_STAT STAT_OK BYE "+OK 9 999\r\n"),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT "|" QUIT, OK(2, 320)},
+    {"stalled: the late STAT answer is all there is",
+     B(UP_TO_PIPELINED_STAT STAT_OK),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT "|" QUIT, OK(2, 320)},
+    {"stalled with the cache's burst", B(GREETING USER_OK PASS_OK STAT_OK BYE),
+     .cached = &CACHE_PIPE, .stall_at = sizeof(GREETING USER_OK PASS_OK) - 1,
+     .flags = F_LOST, .bursts = USER PASS STAT "|" STAT "|" QUIT, OK(2, 320)},
+    {"stalled, then STAT refused",
+     B(UP_TO_PIPELINED_STAT "-ERR [SYS/TEMP] busy\r\n"),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT,
+     .code = POP3_CODE_SYS_TEMP,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
+    {"stalled, then EOF", B(UP_TO_PIPELINED_STAT),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_CLOSED,
+           "while waiting for the STAT answer")},
+    {"stalled before the login answer: nothing",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
+     .stall_at = sizeof(GREETING CAPS_PIPE) - 1,
+     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+    {"stalled after the USER answer: nothing",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
+     .stall_at = sizeof(GREETING CAPS_PIPE USER_OK) - 1,
+     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+    {"stalled in lock-step: nothing", B(UP_TO_STAT STAT_OK BYE),
+     .stall_at = sizeof(UP_TO_STAT) - 1,
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320)},
+    {"stalled in the middle of the STAT answer: nothing",
+     B(UP_TO_PIPELINED_STAT STAT_OK BYE),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT "+OK 2") - 1,
+     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+
+    /* APOP (RFC 1939 7, with its example) */
+    {"APOP", B(GREETING CAPS_PLAIN "+OK mrose's maildrop\r\n" STAT_OK BYE),
+     .auth = POP3_AUTH_APOP, .user = "mrose", .password = "tanstaaf",
+     .bursts = CAPA "|" APOP_MROSE "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_APOP},
+    {"APOP pipelined", B(GREETING CAPS_PIPE "+OK\r\n" STAT_OK BYE),
+     .auth = POP3_AUTH_APOP, .user = "mrose", .password = "tanstaaf",
+     .bursts = CAPA "|" APOP_MROSE STAT QUIT, OK(2, 320)},
+    {"APOP when CAPA is not supported", B(GREETING NO_CAPA "+OK\r\n" STAT_OK BYE),
+     .auth = POP3_AUTH_APOP, .user = "mrose", .password = "tanstaaf",
+     .bursts = CAPA "|" APOP_MROSE "|" STAT "|" QUIT, OK(2, 320)},
+    {"APOP refused", B(GREETING CAPS_PLAIN "-ERR [AUTH] permission denied\r\n"),
+     .auth = POP3_AUTH_APOP, .user = "mrose", .password = "tanstaaf",
+     .bursts = CAPA "|" APOP_MROSE, .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"permission denied\" (APOP)")},
+    {"APOP without a timestamp", B(GREETING_NO_TS CAPS_PLAIN),
+     .auth = POP3_AUTH_APOP, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM,
+           "server does not offer APOP: its greeting has no <timestamp> (it "
+           "offers: USER)")},
+    {"APOP with a blank in the timestamp", B("+OK hi <a b@c>\r\n" CAPS_PLAIN),
+     .auth = POP3_AUTH_APOP, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM, "no <timestamp>")},
+    {"APOP with an empty timestamp", B("+OK hi <>\r\n" NO_CAPA),
+     .auth = POP3_AUTH_APOP, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM, "(it offers: nothing)")},
+    {"APOP with a user name with a blank", B(GREETING CAPS_PLAIN),
+     .auth = POP3_AUTH_APOP, .user = "mr ose", .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "APOP cannot carry")},
+
+    /* SASL PLAIN (RFC 4616) and LOGIN */
+    {"SASL PLAIN", B(GREETING CAPS_SASL AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_PLAIN,
+     .bursts = CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_PLAIN},
+    {"SASL PLAIN refused",
+     B(GREETING CAPS_SASL "-ERR [AUTH] Authentication failed.\r\n"),
+     .auth = POP3_AUTH_PLAIN, .bursts = CAPA "|" AUTH_PLAIN,
+     .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"Authentication failed.\" "
+           "(SASL PLAIN)")},
+    {"SASL PLAIN: an unexpected challenge is cancelled",
+     B(GREETING CAPS_SASL "+ \r\n-ERR cancelled\r\n"),
+     .bursts = CAPA "|" AUTH_PLAIN "|*\r\n",
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL,
+           "server sent an unexpected SASL PLAIN challenge \"\"; cancelled")},
+    {"SASL PLAIN pipelined: an unexpected challenge is cancelled",
+     B(GREETING CAPS_SASL_PIPE "+ eA==\r\n-ERR\r\n"),
+     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT "|*\r\n",
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL, "challenge \"eA==\"")},
+    {"SASL LOGIN", B(GREETING CAPS_SASL LOGIN_CHALLENGES AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_LOGIN,
+     .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64
+               "|" STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_LOGIN},
+    {"SASL LOGIN pipelined",
+     B(GREETING CAPS_SASL_PIPE LOGIN_CHALLENGES AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_LOGIN,
+     .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64
+               STAT QUIT,
+     OK(2, 320)},
+    {"SASL LOGIN: a third challenge is cancelled",
+     B(GREETING CAPS_SASL LOGIN_CHALLENGES "+ TW9yZT8=\r\n-ERR\r\n"),
+     .auth = POP3_AUTH_LOGIN,
+     .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64
+               "|*\r\n",
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL,
+           "unexpected SASL LOGIN challenge \"TW9yZT8=\"")},
+    {"SASL LOGIN refused after the challenges",
+     B(GREETING CAPS_SASL LOGIN_CHALLENGES "-ERR [AUTH] no\r\n"),
+     .auth = POP3_AUTH_LOGIN, .cached = NULL,
+     .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64,
+     .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"no\" (SASL LOGIN)")},
+    {"EOF waiting for the AUTH answer", B(GREETING CAPS_SASL),
+     .bursts = CAPA "|" AUTH_PLAIN,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_CLOSED,
+           "while waiting for the AUTH answer")},
+    {"garbage to AUTH", B(GREETING CAPS_SASL "+OKAY\r\n"),
+     .bursts = CAPA "|" AUTH_PLAIN,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL, "got \"+OKAY\"")},
+    {"NUL in a challenge", B(GREETING CAPS_SASL "+ a\0b\r\n"),
+     .auth = POP3_AUTH_LOGIN, .bursts = CAPA "|" LOGIN_USER,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL, "NUL byte")},
+
+    /* auto */
+    {"auto: SASL PLAIN when listed", B(GREETING CAPS_SASL AUTH_OK STAT_OK BYE),
+     .bursts = CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_PLAIN},
+    {"auto: USER when CAPA is not supported",
+     B(GREETING NO_CAPA USER_OK PASS_OK STAT_OK BYE),
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_USER},
+    {"auto: USER before SASL LOGIN",
+     B(GREETING "+OK\r\nUSER\r\nSASL LOGIN\r\n.\r\n" USER_OK PASS_OK STAT_OK
+       BYE),
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_USER},
+    {"auto: SASL LOGIN when only it is listed",
+     B(GREETING "+OK\r\nSASL LOGIN\r\n.\r\n" LOGIN_CHALLENGES AUTH_OK STAT_OK
+       BYE),
+     .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64
+               "|" STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_LOGIN},
+    {"auto: USER when nothing known is listed, never APOP",
+     B(GREETING "+OK\r\nSASL CRAM-MD5 XOAUTH2\r\n.\r\n" USER_OK PASS_OK STAT_OK
+       BYE),
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_USER},
+
+    /* a forced method the server does not offer */
+    {"forced XOAUTH2 not offered", B(GREETING_NO_TS CAPS_SASL),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM,
+           "server does not offer SASL XOAUTH2 (it offers: USER, SASL PLAIN "
+           "LOGIN)")},
+    {"forced OAUTHBEARER not offered, APOP listed", B(GREETING CAPS_SASL),
+     .auth = POP3_AUTH_OAUTHBEARER, .token = TOKEN, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM,
+           "server does not offer SASL OAUTHBEARER (it offers: USER, APOP, "
+           "SASL PLAIN LOGIN)")},
+    {"forced USER not offered", B(GREETING_NO_TS "+OK\r\nSASL PLAIN\r\n.\r\n"),
+     .auth = POP3_AUTH_USER, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM,
+           "server does not offer USER (it offers: SASL PLAIN)")},
+    {"forced PLAIN, nothing offered", B(GREETING_NO_TS "+OK\r\nTOP\r\n.\r\n"),
+     .auth = POP3_AUTH_PLAIN, .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM,
+           "server does not offer SASL PLAIN (it offers: nothing)")},
+    {"forced LOGIN not offered after TLS", B(GREETING CAPS_STLS STLS_OK),
+     B(CAPS_TLS), .starttls = true, .auth = POP3_AUTH_LOGIN,
+     .commands = CAPA STLS CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_NO_MECHANISM,
+           "server does not offer SASL LOGIN (it offers: USER, APOP, SASL "
+           "PLAIN)")},
+    {"forced OAUTHBEARER tried when CAPA is not supported",
+     B(GREETING NO_CAPA AUTH_OK STAT_OK BYE), .auth = POP3_AUTH_OAUTHBEARER,
+     .token = TOKEN, .host = "mail.example.com", .port = 110,
+     .bursts = CAPA "|" OAUTHBEARER_IR "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_OAUTHBEARER},
+
+    /* bearer tokens: XOAUTH2 and OAUTHBEARER (RFC 7628) */
+    {"SASL XOAUTH2", B(GREETING CAPS_ALL_SASL AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_XOAUTH2},
+    {"SASL XOAUTH2: nothing pipelined behind the token",
+     B(GREETING CAPS_ALL_SASL_PIPE AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|" STAT "|" QUIT, OK(2, 320)},
+    {"SASL XOAUTH2 token refused",
+     B(GREETING CAPS_ALL_SASL "+ " JSON_401
+       "\r\n-ERR [AUTH] Authentication failed.\r\n"),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|\r\n", .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"Authentication failed.\" "
+           "(SASL XOAUTH2, token status \"401\")")},
+    {"SASL XOAUTH2 error challenge without a status",
+     B(GREETING CAPS_ALL_SASL "+ " JSON_NO_STATUS "\r\n-ERR\r\n"),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|\r\n",
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "token status \"{\\\"error\\\":\\\"x\\x01y\\\"}\")")},
+    {"SASL XOAUTH2 error challenge not in base64",
+     B(GREETING CAPS_ALL_SASL "+ {not base64}\r\n-ERR\r\n"),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|\r\n",
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "token status \"(not base64)\")")},
+    {"SASL XOAUTH2: a second challenge is cancelled",
+     B(GREETING CAPS_ALL_SASL "+ e30=\r\n+ e30=\r\n-ERR\r\n"),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN,
+     .bursts = CAPA "|" XOAUTH2_IR "|\r\n|*\r\n",
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL,
+           "unexpected SASL XOAUTH2 challenge \"e30=\"")},
+    {"SASL OAUTHBEARER with host and port",
+     B(GREETING CAPS_ALL_SASL AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_OAUTHBEARER, .token = TOKEN, .host = "mail.example.com",
+     .port = 110, .bursts = CAPA "|" OAUTHBEARER_IR "|" STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_OAUTHBEARER},
+    {"SASL OAUTHBEARER escapes the user name",
+     B(GREETING CAPS_ALL_SASL AUTH_OK STAT_OK BYE),
+     .auth = POP3_AUTH_OAUTHBEARER, .user = "a,b=c", .token = "tok",
+     .bursts = CAPA "|AUTH OAUTHBEARER "
+                    "bixhPWE9MkNiPTNEYywBYXV0aD1CZWFyZXIgdG9rAQE=\r\n|" STAT
+                    "|" QUIT,
+     OK(2, 320)},
+    {"SASL OAUTHBEARER token refused",
+     B(GREETING CAPS_ALL_SASL "+ " JSON_INVALID
+       "\r\n-ERR [AUTH] Authentication failed.\r\n"),
+     .auth = POP3_AUTH_OAUTHBEARER, .token = TOKEN, .host = "mail.example.com",
+     .port = 110, .bursts = CAPA "|" OAUTHBEARER_IR "|AQ==\r\n",
+     .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "token status \"invalid_token\")")},
+    {"no bearer token", B(GREETING CAPS_ALL_SASL), .auth = POP3_AUTH_XOAUTH2,
+     .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+           "no bearer token configured")},
+    {"bearer token with a blank", B(GREETING CAPS_ALL_SASL),
+     .auth = POP3_AUTH_XOAUTH2, .token = "ya29 x", .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+           "the bearer token contains a space")},
+    {"bearer token with a line break", B(GREETING CAPS_ALL_SASL),
+     .auth = POP3_AUTH_OAUTHBEARER, .token = "ya29\r\nDELE 1", .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "control character")},
+    {"bearer token beyond ASCII", B(GREETING CAPS_ALL_SASL),
+     .auth = POP3_AUTH_XOAUTH2, .token = "ya29\xc3\xa9", .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, "beyond ASCII")},
+    {"user name with \\x01 for a bearer token", B(GREETING CAPS_ALL_SASL),
+     .auth = POP3_AUTH_XOAUTH2, .token = TOKEN, .user = "al\001ice",
+     .commands = CAPA,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+           "the user name contains a control character")},
 };
 
 #define SCRIPT_COUNT (sizeof(scripts) / sizeof(scripts[0]))
@@ -787,6 +1309,163 @@ START_TEST(test_long_credentials) {
   check_long_credential(true, room + 1, false);
   check_long_credential(false, room, true);
   check_long_credential(false, room + 1, false);
+}
+END_TEST
+
+/* base64 by OpenSSL, independent of the session's own encoder. */
+static char *base64(const void *data, size_t len) {
+  char *out = malloc(4 * ((len + 2) / 3) + 1);
+  ck_assert_ptr_nonnull(out);
+  EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+  return out;
+}
+
+static char *repeat(char c, size_t len) {
+  char *s = malloc(len + 1);
+  ck_assert_ptr_nonnull(s);
+  memset(s, c, len);
+  s[len] = '\0';
+  return s;
+}
+
+/* SASL PLAIN with a password of len bytes: the initial response while
+ * "AUTH PLAIN <ir>" fits 255 octets, else "AUTH PLAIN", "+ ", the response. */
+static void check_plain_length(size_t len, bool initial) {
+  char *password = repeat('p', len);
+  size_t raw_len = 2 + strlen(USER_NAME) + len;
+  char *raw = malloc(raw_len);
+  ck_assert_ptr_nonnull(raw);
+  raw[0] = '\0';
+  memcpy(raw + 1, USER_NAME, strlen(USER_NAME));
+  raw[1 + strlen(USER_NAME)] = '\0';
+  memcpy(raw + 2 + strlen(USER_NAME), password, len);
+  char *b64 = base64(raw, raw_len);
+  size_t size = strlen(b64) + 128;
+  char *bursts = malloc(size);
+  ck_assert_ptr_nonnull(bursts);
+  if (initial)
+    snprintf(bursts, size, CAPA "|AUTH PLAIN %s\r\n|" STAT "|" QUIT, b64);
+  else
+    snprintf(bursts, size, CAPA "|AUTH PLAIN\r\n|%s\r\n|" STAT "|" QUIT, b64);
+  ck_assert_uint_eq(strlen("AUTH PLAIN ") + strlen(b64) + 2 <= POP3_COMMAND_MAX,
+                    initial);
+  script_t sc = {.name = initial ? "PLAIN initial response at the limit"
+                                 : "PLAIN continuation beyond the limit",
+                 .server = initial ? (bytes_t)B(GREETING CAPS_SASL AUTH_OK
+                                                    STAT_OK BYE)
+                                   : (bytes_t)B(GREETING CAPS_SASL "+ \r\n" AUTH_OK
+                                                    STAT_OK BYE),
+                 .password = password,
+                 .auth = POP3_AUTH_PLAIN,
+                 .bursts = bursts,
+                 .auth_used = POP3_AUTH_PLAIN,
+                 OK(2, 320)};
+  check_script(&sc);
+  free(bursts);
+  free(b64);
+  free(raw);
+  free(password);
+}
+
+START_TEST(test_plain_lengths) {
+  check_plain_length(173, true);  /* 253 octets with CRLF */
+  check_plain_length(174, false); /* would be 257 */
+  check_plain_length(POP3_SECRET_MAX, false);
+}
+END_TEST
+
+/* XOAUTH2 with a token of len bytes (Microsoft's run to ~2 KB): the
+ * response is a line of its own after a bare "+", far beyond 255 octets. */
+static void check_long_token(size_t len) {
+  char *token = repeat('t', len);
+  token[0] = 'e';
+  token[len - 1] = '=';
+  char *raw = malloc(len + 64);
+  ck_assert_ptr_nonnull(raw);
+  int raw_len = snprintf(raw, len + 64, "user=%s\001auth=Bearer %s\001\001",
+                         USER_NAME, token);
+  char *b64 = base64(raw, (size_t)raw_len);
+  size_t size = strlen(b64) + 128;
+  char *bursts = malloc(size);
+  ck_assert_ptr_nonnull(bursts);
+  snprintf(bursts, size, CAPA "|AUTH XOAUTH2\r\n|%s\r\n|" STAT "|" QUIT, b64);
+  script_t sc = {.name = "long bearer token",
+                 .server = B(GREETING CAPS_ALL_SASL "+\r\n" AUTH_OK STAT_OK BYE),
+                 .auth = POP3_AUTH_XOAUTH2,
+                 .token = token,
+                 .bursts = bursts,
+                 OK(2, 320)};
+  check_script(&sc);
+  free(bursts);
+  free(b64);
+  free(raw);
+  free(token);
+}
+
+START_TEST(test_long_tokens) {
+  check_long_token(2100);
+  check_long_token(POP3_TOKEN_MAX);
+
+  /* one byte more is refused before anything carries it */
+  char *token = repeat('t', POP3_TOKEN_MAX + 1);
+  script_t sc = {.name = "token too long",
+                 .server = B(GREETING CAPS_ALL_SASL),
+                 .auth = POP3_AUTH_OAUTHBEARER,
+                 .token = token,
+                 .commands = CAPA,
+                 FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+                       "the bearer token is too long (4097 bytes, at most "
+                       "4096)")};
+  check_script(&sc);
+  free(token);
+
+  /* the largest OAUTHBEARER message fits the output buffer */
+  char *user = repeat(',', POP3_SASL_USER_MAX);
+  char *host = repeat('h', 255);
+  token = repeat('t', POP3_TOKEN_MAX);
+  pop3_session_options_t opts = {.user = user,
+                                 .token = token,
+                                 .host = host,
+                                 .port = 65535,
+                                 .auth = POP3_AUTH_OAUTHBEARER};
+  static pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  const char *in = GREETING CAPS_ALL_SASL "+\r\n";
+  size_t left = strlen(in);
+  while (left > 0) {
+    if (pop3_session_want(&s) == POP3_WANT_WRITE) {
+      size_t len;
+      pop3_session_output(&s, &len);
+      pop3_session_output_sent(&s, len);
+      continue;
+    }
+    size_t n = pop3_session_feed(&s, in, left);
+    in += n;
+    left -= n;
+  }
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_WRITE);
+  size_t len = 0;
+  const char *out = pop3_session_output(&s, &len);
+  ck_assert_uint_gt(len, 6800);
+  ck_assert_uint_le(len, POP3_OUTPUT_MAX);
+  ck_assert(out[len - 2] == '\r' && out[len - 1] == '\n');
+  pop3_session_clear(&s);
+  free(token);
+  free(host);
+  free(user);
+}
+END_TEST
+
+START_TEST(test_long_sasl_password) {
+  char *password = repeat('p', POP3_SECRET_MAX + 1);
+  script_t sc = {.name = "SASL password too long",
+                 .server = B(GREETING CAPS_SASL),
+                 .password = password,
+                 .commands = CAPA,
+                 FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+                       "the password is too long (4097 bytes")};
+  check_script(&sc);
+  free(password);
 }
 END_TEST
 
@@ -999,6 +1678,125 @@ START_TEST(test_driver_failure) {
 }
 END_TEST
 
+START_TEST(test_auth_names) {
+  static const char *const names[] = {"auto",  "user",    "apop",
+                                      "plain", "login",   "xoauth2",
+                                      "oauthbearer"};
+  for (int i = 0; i < 7; i++) {
+    pop3_auth_t a = (pop3_auth_t)-1;
+    ck_assert_str_eq(pop3_auth_name((pop3_auth_t)i), names[i]);
+    ck_assert_int_eq(pop3_auth_parse(names[i], &a), 0);
+    ck_assert_int_eq(a, i);
+  }
+  pop3_auth_t a = POP3_AUTH_USER;
+  ck_assert_int_eq(pop3_auth_parse("XOAuth2", &a), 0);
+  ck_assert_int_eq(a, POP3_AUTH_XOAUTH2);
+  ck_assert_int_eq(pop3_auth_parse("OAUTHBEARER", &a), 0);
+  ck_assert_int_eq(a, POP3_AUTH_OAUTHBEARER);
+  a = POP3_AUTH_LOGIN;
+  ck_assert_int_eq(pop3_auth_parse("cram-md5", &a), -1);
+  ck_assert_int_eq(pop3_auth_parse("", &a), -1);
+  ck_assert_int_eq(pop3_auth_parse("plain ", &a), -1);
+  ck_assert_int_eq(pop3_auth_parse(NULL, &a), -1);
+  ck_assert_int_eq(a, POP3_AUTH_LOGIN); /* untouched */
+  ck_assert_str_eq(pop3_auth_name((pop3_auth_t)99), "unknown");
+  ck_assert(pop3_auth_uses_token(POP3_AUTH_XOAUTH2));
+  ck_assert(pop3_auth_uses_token(POP3_AUTH_OAUTHBEARER));
+  ck_assert(!pop3_auth_uses_token(POP3_AUTH_PLAIN));
+  ck_assert(!pop3_auth_uses_token(POP3_AUTH_AUTO));
+}
+END_TEST
+
+/* stalled() acts once, only while a pipelined STAT is unanswered. */
+START_TEST(test_stalled_api) {
+  pop3_session_options_t opts = {
+      .user = USER_NAME, .password = PASSWORD, .pipeline_login = true};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  pop3_session_stalled(&s); /* waiting for the greeting */
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  pop3_session_stalled(&s);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  feed_all(&s, CAPS_PIPE);
+  ck_assert(pop3_session_ran_capa(&s));
+  pop3_session_stalled(&s); /* the burst is not sent yet: nothing */
+  send_all(&s, USER PASS STAT QUIT);
+  feed_all(&s, USER_OK);
+  pop3_session_stalled(&s);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  feed_all(&s, PASS_OK);
+  ck_assert(!pop3_session_lost_pipelined(&s));
+  pop3_session_stalled(&s);
+  ck_assert(pop3_session_lost_pipelined(&s));
+  ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_STAT);
+  pop3_session_stalled(&s); /* pending: not queued twice */
+  send_all(&s, STAT);
+  pop3_session_stalled(&s); /* sent once already: never again */
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  feed_all(&s, STAT_OK);
+  send_all(&s, QUIT);
+  pop3_session_stalled(&s);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  feed_all(&s, "+OK 9 9\r\n"); /* the second STAT answer ends it */
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
+  uint64_t count = 0, size = 0;
+  ck_assert(pop3_session_stat(&s, &count, &size));
+  ck_assert(count == 2 && size == 320);
+  ck_assert(!pop3_session_failed(&s));
+  pop3_session_stalled(&s);
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
+}
+END_TEST
+
+/* The capabilities the driver may cache are the post-TLS ones. */
+START_TEST(test_ran_capa_with_starttls) {
+  pop3_session_options_t opts = {
+      .user = USER_NAME, .password = PASSWORD, .starttls = true};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  ck_assert(!pop3_session_ran_capa(&s));
+  ck_assert_int_eq(pop3_session_auth_used(&s), POP3_AUTH_AUTO);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, CAPS_STLS);
+  ck_assert(pop3_session_ran_capa(&s)); /* the clear-text list */
+  send_all(&s, STLS);
+  feed_all(&s, STLS_OK);
+  pop3_session_tls_started(&s);
+  ck_assert(!pop3_session_ran_capa(&s)); /* forgotten with the list */
+  send_all(&s, CAPA);
+  feed_all(&s, "+OK\r\n");
+  ck_assert(!pop3_session_ran_capa(&s)); /* not complete yet */
+  feed_all(&s, "USER\r\nPIPELINING\r\n.\r\n");
+  ck_assert(pop3_session_ran_capa(&s));
+  ck_assert(pop3_session_capabilities(&s)->pipelining);
+  ck_assert(!pop3_session_capabilities(&s)->stls);
+  send_all(&s, USER PASS); /* PIPELINING, but pipeline_login is off */
+  pop3_session_clear(&s);
+}
+END_TEST
+
+/* Cleared sessions keep no token, no password and no base64 of either. */
+START_TEST(test_clear_token) {
+  pop3_session_options_t opts = {
+      .user = USER_NAME, .token = TOKEN, .auth = POP3_AUTH_XOAUTH2};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, CAPS_ALL_SASL);
+  size_t len = 0;
+  const char *out = pop3_session_output(&s, &len);
+  ck_assert_ptr_nonnull(memmem(out, len, "dXNlcj1hbGljZQFhdXRo", 20));
+  pop3_session_clear(&s);
+  const unsigned char *bytes = (const unsigned char *)&s;
+  for (size_t i = 0; i < sizeof(s); i++)
+    ck_assert_uint_eq(bytes[i], 0);
+}
+END_TEST
+
 START_TEST(test_sanitize) {
   char out[POP3_SERVER_TEXT_MAX + 1];
   const char in[] = "a\"b\\c\r\n\t\x7f\x80\xff.";
@@ -1113,6 +1911,9 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_line_max_exceeded);
   tcase_add_test(tc, test_long_capability_line);
   tcase_add_test(tc, test_long_credentials);
+  tcase_add_test(tc, test_plain_lengths);
+  tcase_add_test(tc, test_long_tokens);
+  tcase_add_test(tc, test_long_sasl_password);
   suite_add_tcase(suite, tc);
 
   tc = tcase_create("api");
@@ -1123,6 +1924,10 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_output_sent_cleanses);
   tcase_add_test(tc, test_clear);
   tcase_add_test(tc, test_driver_failure);
+  tcase_add_test(tc, test_auth_names);
+  tcase_add_test(tc, test_stalled_api);
+  tcase_add_test(tc, test_ran_capa_with_starttls);
+  tcase_add_test(tc, test_clear_token);
   suite_add_tcase(suite, tc);
 
   tc = tcase_create("errors");
