@@ -144,6 +144,25 @@ deb:
 deb-check:
 	tests/deb.sh $(BUILD)
 
+# --- benchmark: `make bench` prints figures (bench/README-bench.md); never
+# part of `make check`. BENCH_QUICK=1: fewer repeats, 100 and 1000 monitors.
+.PHONY: bench
+BENCH_BIN := $(BUILD)/collect_bench $(BUILD)/delayq $(BUILD)/bench-java/PeerCommonsNet.class
+
+$(BUILD)/collect_bench: bench/collect_bench.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/collect_bench.c $(CORE_SRC) $(NET_SRC) $(NET_LIBS)
+
+$(BUILD)/delayq: bench/delayq.c | $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/delayq.c -lnetfilter_queue -lnfnetlink
+
+$(BUILD)/bench-java/PeerCommonsNet.class: bench/PeerCommonsNet.java | $(BUILD)
+	javac -d $(BUILD)/bench-java -cp /usr/share/java/commons-net.jar $<
+
+bench: deps
+	bench/install-deps.sh
+	$(MAKE) all $(BENCH_BIN)
+	BENCH_QUICK=$(BENCH_QUICK) bench/bench.sh $(BUILD)
+
 clean:
 	rm -rf $(BUILD)
 

@@ -1,0 +1,478 @@
+#!/usr/bin/env bash
+# bench/bench.sh BUILD_DIR: what `make bench` runs (see bench/README-bench.md).
+#
+# Two network namespaces joined by a veth pair: the server side (Dovecot,
+# 10.77.0.2) and the client side (the plugin's engine, collectd, the Python
+# and Java peers, 10.77.0.1). An iptables NFQUEUE rule on each side hands
+# every arriving packet to build/delayq, which holds it for half the
+# emulated RTT. Everything the bench creates (namespaces, and with them the
+# veth and the rules; processes; the temp dir) is removed on exit, also on
+# Ctrl-C. Every wait is bounded. BENCH_QUICK=1: fewer repeats, no 5000 row.
+set -euo pipefail
+
+BUILD=$(cd "${1:-build}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+QUICK=${BENCH_QUICK:-}
+[[ $QUICK == 0 ]] && QUICK=
+RTT_MS=50             # round-trip runs
+SCALE_RTT_MS=100      # scale runs
+INTERVAL=30
+if [[ -n $QUICK ]]; then
+  N=5; CG_N=3; SCALES=(100 1000)
+else
+  N=15; CG_N=10; SCALES=(100 1000 5000)
+fi
+[[ -n ${BENCH_SCALES:-} ]] && read -r -a SCALES <<<"$BENCH_SCALES"
+# BENCH_STAGES (for working on the bench): any of rtt peers instr cpu scale
+STAGES=" ${BENCH_STAGES:-rtt peers instr cpu scale} "
+stage() { [[ $STAGES == *" $1 "* ]]; }
+
+NS_C=p3b-c-$$ NS_S=p3b-s-$$
+IF_C=p3bc$$ IF_S=p3bs$$
+IP_C=10.77.0.1 IP_S=10.77.0.2
+W=$(mktemp -d /tmp/p3b.XXXXXX)
+chmod 755 "$W"
+RES=$W/results.env
+declare -a PIDS=()
+DELAY_PIDS=()
+
+say() { printf '%s\n' "$*"; }
+die() { say "bench: $*" >&2; exit 1; }
+in_c() { ip netns exec "$NS_C" "$@"; }
+in_s() { ip netns exec "$NS_S" "$@"; }
+
+alive() { [[ -r /proc/$1/stat ]] && [[ $(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
+# stop_pid PID [SECONDS]: SIGTERM, bounded wait, SIGKILL
+stop_pid() {
+  local pid=$1 t=${2:-5} i
+  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < t * 10; i++)); do alive "$pid" || break; sleep 0.1; done
+  alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${DELAY_PIDS[@]}" "${PIDS[@]}"; do stop_pid "$pid" 5; done
+  # Dovecot's children (login, pop3, auth) run in the namespace: whatever
+  # is left in it is ours; deleting a namespace removes its veth and rules.
+  for ns in "$NS_C" "$NS_S"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  if [[ -n ${BENCH_KEEP:-} ]]; then say "bench: kept $W"; else rm -rf "$W"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "bench: interrupted"; exit 130' INT TERM
+
+# Namespaces left by a bench that was killed hard: their owner PID is gone.
+for ns in $(ip netns list 2>/dev/null | grep -o '^p3b-[cs]-[0-9]*' || true); do
+  owner=${ns##*-}
+  if ! alive "$owner"; then
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  fi
+done
+
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, iptables)"
+T_START=$(date +%s)
+
+# ------------------------------------------------------------------ network
+say "== Latency emulator: two network namespaces, a veth pair, NFQUEUE + build/delayq"
+[[ -e /proc/net/netfilter/nfnetlink_queue ]] ||
+  die "the kernel has no nfnetlink_queue (/proc/net/netfilter/nfnetlink_queue)"
+ip netns add "$NS_C"
+ip netns add "$NS_S"
+ip link add "$IF_C" type veth peer name "$IF_S"
+ip link set "$IF_C" netns "$NS_C"
+ip link set "$IF_S" netns "$NS_S"
+ip -n "$NS_C" addr add "$IP_C/24" dev "$IF_C"
+ip -n "$NS_S" addr add "$IP_S/24" dev "$IF_S"
+for ns in "$NS_C" "$NS_S"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_C" link set "$IF_C" up
+ip -n "$NS_S" link set "$IF_S" up
+# Receiving side: the packets arriving on each veth end go to queue 0 of
+# that namespace. --queue-bypass: undelayed while no delayq is bound.
+IPT=iptables
+in_c "$IPT" -A INPUT -i "$IF_C" -j NFQUEUE --queue-num 0 --queue-bypass 2>/dev/null || IPT=iptables-legacy
+in_c "$IPT" -C INPUT -i "$IF_C" -j NFQUEUE --queue-num 0 --queue-bypass 2>/dev/null ||
+  in_c "$IPT" -A INPUT -i "$IF_C" -j NFQUEUE --queue-num 0 --queue-bypass ||
+  die "cannot add an NFQUEUE rule"
+in_s "$IPT" -A INPUT -i "$IF_S" -j NFQUEUE --queue-num 0 --queue-bypass
+say "  kernel: nfnetlink_queue present, no netem; rules: $IPT -A INPUT -i <veth> -j NFQUEUE (both sides)"
+
+# set_rtt MS: (re)start one delayq per side, each holding packets MS/2
+set_rtt() {
+  local half pid ns out i
+  half=$(awk -v r="$1" 'BEGIN { printf "%.3f", r / 2 }')
+  for pid in "${DELAY_PIDS[@]}"; do stop_pid "$pid" 3; done
+  DELAY_PIDS=()
+  (($1 == 0)) && return 0
+  for ns in "$NS_C" "$NS_S"; do
+    out=$W/delayq-$ns-$1.log
+    ip netns exec "$ns" "$BUILD/delayq" -q 0 -d "$half" >"$out" 2>&1 &
+    pid=$!
+    DELAY_PIDS+=("$pid")
+    for ((i = 0; i < 50; i++)); do grep -qs ready "$out" && break; alive "$pid" || break; sleep 0.1; done
+    grep -qs ready "$out" || die "delayq did not start: $(cat "$out")"
+  done
+}
+
+# connect_ms HOST PORT N: median TCP connect time from the client side
+connect_ms() {
+  in_c "$PY" - "$@" <<'EOF'
+import socket, statistics, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ts = []
+for _ in range(n):
+    t = time.perf_counter()
+    s = socket.create_connection((host, port), timeout=5)
+    ts.append(time.perf_counter() - t)
+    s.close()
+    time.sleep(0.01)
+print(f"{statistics.median(ts) * 1e3:.2f}")
+EOF
+}
+
+# ------------------------------------------------------------------ Dovecot
+say "== Dovecot in the server namespace ($IP_S, ports 110/995, performance settings)"
+mkdir -p "$W/dc/state" "$W/dc/run" "$W/pki" "$W/home"
+chmod 755 "$W/dc" "$W/dc/run" "$W/home"
+(
+  cd "$W/pki"
+  cat >openssl.cnf <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:10.77.0.2, IP:127.0.0.1, DNS:localhost
+EOF
+  for k in ca server; do
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $k.key 2>/dev/null
+  done
+  openssl req -x509 -new -config openssl.cnf -extensions ca -key ca.key \
+    -subj "/CN=collectd-pop3 bench CA" -days 2 -out ca.pem 2>/dev/null
+  openssl req -new -config openssl.cnf -key server.key -subj "/CN=localhost" -out server.csr
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile openssl.cnf -extensions leaf -out server.pem 2>/dev/null
+)
+CA=$W/pki/ca.pem
+BUSER=bench
+BPASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# one mailbox, two small messages (CRLF line ends: STAT size = file size)
+md=$W/home/$BUSER/Maildir
+mkdir -p "$md/cur" "$md/new" "$md/tmp"
+for i in 1 2; do
+  printf 'From: a@example.test\r\nSubject: bench %s\r\n\r\nhello\r\n' "$i" >"$md/cur/msg$i"
+  mv "$md/cur/msg$i" "$md/cur/170000000$i.M$i.bench,S=$(stat -c %s "$md/cur/msg$i"):2,"
+done
+chown -R nobody:nogroup "$W/home/$BUSER"
+echo "$BUSER:{PLAIN}$BPASS::::$W/home/$BUSER::" >"$W/dc/passwd"
+chown root:dovecot "$W/dc/passwd"
+chmod 640 "$W/dc/passwd"
+cat >"$W/dc/dovecot.conf" <<EOF
+instance_name = pop3bench-$$
+base_dir = $W/dc/run
+state_dir = $W/dc/state
+log_path = $W/dc/dovecot.log
+info_log_path = /dev/null
+protocols = pop3
+listen = $IP_S, 127.0.0.1
+ssl = yes
+ssl_cert = <$W/pki/server.pem
+ssl_key = <$W/pki/server.key
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+first_valid_gid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $W/dc/passwd
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $W/dc/passwd
+}
+# every monitor logs in as the same user from the same address
+mail_max_userip_connections = 100000
+default_client_limit = 10000
+# Dovecot's documented high-performance mode: long-lived login processes
+# (service_count = 0) and reused pop3 processes. One login process, so that
+# its TLS session-ticket key serves every connection (resumption works).
+service pop3-login {
+  service_count = 0
+  process_min_avail = 1
+  client_limit = 10000
+  inet_listener pop3 {
+    port = 110
+  }
+  inet_listener pop3s {
+    port = 995
+    ssl = yes
+  }
+}
+service pop3 {
+  service_count = 1000
+  process_min_avail = 4
+  process_limit = 1000
+}
+service anvil {
+  chroot =
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+EOF
+(
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  exec ip netns exec "$NS_S" /usr/sbin/dovecot -F -c "$W/dc/dovecot.conf" </dev/null >"$W/dc/stdout.log" 2>&1
+) &
+PIDS+=("$!")
+DOVECOT_PID=$!
+
+# wait_greeting HOST PORT SECONDS (client side)
+wait_greeting() {
+  in_c "$PY" - "$@" <<'EOF' || { tail -n 20 "$W/dc/dovecot.log" "$W/dc/stdout.log" >&2; die "Dovecot did not greet"; }
+import socket, sys, time
+host, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.monotonic() + limit
+while time.monotonic() < end:
+    try:
+        with socket.create_connection((host, port), timeout=1) as s:
+            if s.makefile("rb").readline().startswith(b"+OK"):
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+wait_greeting "$IP_S" 110 15
+say "  dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1): pop3-login service_count = 0 (one long-lived login process),"
+say "  pop3 service_count = 1000, mail_max_userip_connections = 100000; TLS 1.3, EC P-256 certificate"
+
+{
+  echo "rtt_ms=$RTT_MS"
+  echo "scale_rtt_ms=$SCALE_RTT_MS"
+  echo "scale_interval=$INTERVAL"
+} >>"$RES"
+
+# ------------------------------------------------------------------ calibration
+say "== Calibration: TCP connect time from the client namespace (median of 20)"
+c0=$(connect_ms "$IP_S" 110 20)
+set_rtt "$RTT_MS"
+c50=$(connect_ms "$IP_S" 110 20)
+say "  no emulation: $c0 ms; emulated ${RTT_MS} ms RTT: $c50 ms (the figures below divide by this measured RTT)"
+echo "connect_ms_$RTT_MS=$c50" >>"$RES"
+RTT_S=$(awk -v m="$c50" 'BEGIN { printf "%.6f", m / 1000 }')
+
+# ------------------------------------------------------------------ round trips
+say "== Round trips per collection at ${RTT_MS} ms RTT, Dovecot, median of $N"
+say "   (wall = submit -> STAT answered, QUIT completes in the background;"
+say "    connect->STAT = the plugin's response_time)"
+mode_flags() { case $1 in plain) ;; ssl) echo -s ;; starttls) echo -S ;; esac; }
+mode_port() { case $1 in ssl) echo 995 ;; *) echo 110 ;; esac; }
+for mode in plain ssl starttls; do
+  stage rtt || break
+  # shellcheck disable=SC2046
+  in_c timeout 300 "$BUILD/collect_bench" -m first -n "$N" $(mode_flags $mode) -c "$CA" \
+    "$IP_S" "$(mode_port $mode)" "$BUSER" "$BPASS" >"$W/c_${mode}_first.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" runs "c_${mode}_first" "$W/c_${mode}_first.txt" "$RTT_S"
+  # shellcheck disable=SC2046
+  in_c timeout 300 "$BUILD/collect_bench" -m resumed -n $((N + 1)) $(mode_flags $mode) -c "$CA" \
+    "$IP_S" "$(mode_port $mode)" "$BUSER" "$BPASS" >"$W/c_${mode}_resumed.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" runs "c_${mode}_resumed" "$W/c_${mode}_resumed.txt" "$RTT_S" 1
+done
+
+say "== Peers at ${RTT_MS} ms RTT, same server, median of $N"
+JAVA_CP=/usr/share/java/commons-net.jar:$BUILD/bench-java
+keytool -importcert -noprompt -alias benchca -file "$CA" -keystore "$W/pki/trust.p12" \
+  -storetype PKCS12 -storepass changeit >/dev/null 2>&1
+JAVA_OPTS=(-XX:+UseSerialGC -Xshare:auto -Djavax.net.ssl.trustStore="$W/pki/trust.p12"
+  -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12)
+for mode in plain ssl starttls; do
+  stage peers || break
+  in_c timeout 120 "$PY" "$HERE/peer_poplib.py" "$mode" "$N" "$IP_S" "$(mode_port $mode)" \
+    "$BUSER" "$BPASS" "$CA" >"$W/py_$mode.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" runs "py_$mode" "$W/py_$mode.txt" "$RTT_S"
+  in_c timeout 120 java "${JAVA_OPTS[@]}" -cp "$JAVA_CP" PeerCommonsNet "$mode" "$N" 3 \
+    "$IP_S" "$(mode_port $mode)" "$BUSER" "$BPASS" >"$W/java_$mode.txt" 2>&1 || true
+  "$PY" "$HERE/analyze.py" "$RES" runs "java_$mode" "$W/java_$mode.txt" "$RTT_S"
+done
+
+# ------------------------------------------------------------------ instructions
+set_rtt 0
+say "== Client instructions per collection: valgrind --tool=callgrind, loopback in the"
+say "   server namespace (127.0.0.1), no delay; (Ir(N+1 collections) - Ir(1)) / N, N = $CG_N"
+cg() { # KEY COUNT COMMAND...
+  local key=$1 count=$2
+  shift 2
+  in_s timeout 300 valgrind --tool=callgrind --callgrind-out-file="$W/cg.$key.$count" \
+    "$@" >"$W/cg.$key.$count.txt" 2>"$W/cg.$key.$count.err" ||
+    { tail -n 5 "$W/cg.$key.$count.err" "$W/cg.$key.$count.txt" >&2; die "callgrind run $key failed"; }
+}
+cg_pair() { # KEY COMMAND-WITH-@N@...
+  local key=$1 n
+  shift
+  for n in 1 $((CG_N + 1)); do
+    cg "$key" "$n" "${@//@N@/$n}"
+  done
+  "$PY" "$HERE/analyze.py" "$RES" callgrind "$key" "$W/cg.$key.1" "$W/cg.$key.$((CG_N + 1))" "$CG_N"
+}
+CB=("$BUILD/collect_bench" -q -t 60 -c "$CA")
+if stage instr; then
+cg_pair cg_plain "${CB[@]}" -m resumed -n @N@ 127.0.0.1 110 "$BUSER" "$BPASS"
+cg_pair cg_plain_first "${CB[@]}" -m first -n @N@ 127.0.0.1 110 "$BUSER" "$BPASS"
+cg_pair cg_ssl_first "${CB[@]}" -m first -n @N@ -s 127.0.0.1 995 "$BUSER" "$BPASS"
+cg_pair cg_ssl_resumed "${CB[@]}" -m resumed -n @N@ -s 127.0.0.1 995 "$BUSER" "$BPASS"
+res=$(sed -n 's/^S .*resumed=\([0-9]*\).*/\1/p' "$W/cg.cg_ssl_resumed.$((CG_N + 1)).txt")
+echo "cg_ssl_resumed_resumed=$res/$CG_N" >>"$RES"
+in_s timeout 60 "$BUILD/collect_bench" -n 1 -s -c "$CA" 127.0.0.1 995 "$BUSER" "$BPASS" >"$W/tlsver.txt" || true
+echo "cg_tls_version=$(sed -n 's/.* tls=\([^ ]*\).*/\1/p' "$W/tlsver.txt")" >>"$RES"
+say "  TLS ($(sed -n 's/^cg_tls_version=//p' "$RES")) resumed on $res of the $CG_N collections after the first"
+cg_pair py_plain "$PY" "$HERE/peer_poplib.py" plain @N@ 127.0.0.1 110 "$BUSER" "$BPASS" "$CA"
+cg_pair py_ssl "$PY" "$HERE/peer_poplib.py" ssl @N@ 127.0.0.1 995 "$BUSER" "$BPASS" "$CA"
+fi
+
+say "== Client CPU time per collection, loopback, no valgrind ((N+1) - 1 method, N = $((4 * CG_N)));"
+say "   Java: callgrind is impractical on a JVM and perf counters are not available"
+say "   here, so CPU time (getProcessCpuTime, 10 ms ticks) of $((10 * CG_N)) collections after 20 warm-up ones"
+CN=$((4 * CG_N)) JN=$((10 * CG_N))
+for mode in plain ssl; do
+  stage cpu || break
+  flag=$(mode_flags $mode) port=$(mode_port $mode)
+  cmode=first # TLS: the full handshake, like the peers
+  [[ $mode == plain ]] && cmode=resumed # plain: the usual collection
+  for n in 1 $((CN + 1)); do
+    # shellcheck disable=SC2086
+    in_s timeout 300 "$BUILD/collect_bench" -q -m "$cmode" -n "$n" $flag -c "$CA" 127.0.0.1 "$port" "$BUSER" "$BPASS" >"$W/cpu_c_$mode.$n"
+    in_s "$PY" "$HERE/peer_poplib.py" "$mode" "$n" 127.0.0.1 "$port" "$BUSER" "$BPASS" "$CA" >"$W/cpu_py_$mode.$n"
+  done
+  "$PY" "$HERE/analyze.py" "$RES" cpu "cpu_c_$mode" "$W/cpu_c_$mode.1" "$W/cpu_c_$mode.$((CN + 1))" "$CN"
+  "$PY" "$HERE/analyze.py" "$RES" cpu "cpu_py_$mode" "$W/cpu_py_$mode.1" "$W/cpu_py_$mode.$((CN + 1))" "$CN"
+  in_s timeout 120 java "${JAVA_OPTS[@]}" -cp "$JAVA_CP" PeerCommonsNet "$mode" "$JN" 20 \
+    127.0.0.1 "$port" "$BUSER" "$BPASS" >"$W/java_cpu_$mode.txt" 2>&1 || true
+  cpu_s=$(sed -n 's/^S .*cpu_s=\([0-9.]*\).*/\1/p' "$W/java_cpu_$mode.txt")
+  if [[ -n $cpu_s ]]; then
+    per=$(awk -v c="$cpu_s" -v n="$JN" 'BEGIN { printf "%.3f", c * 1000 / n }')
+    echo "java_cpu_${mode}_cpu_ms=$per" >>"$RES"
+    printf '  %-24s %8s ms CPU per collection\n' "java_cpu_$mode" "$per"
+  fi
+done
+
+# ------------------------------------------------------------------ scale
+say "== Scale: the real collectd daemon with build/pop3.so, ${SCALE_RTT_MS} ms RTT, Interval ${INTERVAL} s, plain,"
+say "   2 intervals per row; values counted by collectd's network plugin -> bench/count_values.py"
+set_rtt "$SCALE_RTT_MS"
+c100=$(connect_ms "$IP_S" 110 10)
+say "  TCP connect at ${SCALE_RTT_MS} ms RTT: $c100 ms"
+mkdir -p "$W/plugins"
+cp "$BUILD/pop3.so" "$W/plugins/pop3.so"
+
+# ns_jiffies NS: CPU ticks of every process in the namespace, with the
+# reaped children of each (Dovecot's master collects its exited workers)
+ns_jiffies() {
+  local pid sum=0 v
+  for pid in $(ip netns pids "$1" 2>/dev/null); do
+    v=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat" 2>/dev/null) || continue
+    sum=$((sum + v))
+  done
+  echo "$sum"
+}
+
+# scale_row MONITORS SERVER_LABEL HOST PORT
+scale_row() {
+  local m=$1 label=$2 host=$3 port=$4 d=$W/scale-$1 i cpid rpid spread dur t0 t1 j0 j1 hwm s0 s1
+  mkdir -p "$d"
+  {
+    cat <<EOF
+Hostname "bench"
+BaseDir "$d"
+PIDFile "$d/collectd.pid"
+Interval $INTERVAL
+TypesDB "/usr/share/collectd/types.db"
+PluginDir "/usr/lib/collectd"
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel warning
+  File "$d/collectd.log"
+</Plugin>
+LoadPlugin network
+<Plugin network>
+  Server "127.0.0.1" "25826"
+</Plugin>
+PluginDir "$W/plugins"
+LoadPlugin pop3
+<Plugin pop3>
+EOF
+    for ((i = 0; i < m; i++)); do
+      printf '  <Monitor "m%05d">\n    Host "%s"\n    Port %s\n    User "%s"\n    Password "%s"\n  </Monitor>\n' \
+        "$i" "$host" "$port" "$BUSER" "$BPASS"
+    done
+    echo "</Plugin>"
+  } >"$d/collectd.conf"
+  ip netns exec "$NS_C" "$PY" "$HERE/count_values.py" 127.0.0.1 25826 "$d/values.json" "$d/ready" &
+  rpid=$!
+  PIDS+=("$rpid")
+  for ((i = 0; i < 50; i++)); do [[ -e $d/ready ]] && break; sleep 0.1; done
+  (
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    exec ip netns exec "$NS_C" collectd -f -C "$d/collectd.conf" </dev/null >"$d/stdout.log" 2>&1
+  ) &
+  cpid=$!
+  PIDS+=("$cpid")
+  t0=$(date +%s.%N)
+  j0=0
+  s0=$(ns_jiffies "$NS_S")
+  # the connects are spread over min(Interval/2, 2 ms x monitors)
+  spread=$(awk -v m="$m" -v i="$INTERVAL" 'BEGIN { s = 0.002 * m; if (s > i / 2) s = i / 2; print s }')
+  dur=$(awk -v s="$spread" -v i="$INTERVAL" 'BEGIN { printf "%d", 2 * i + s + 6 }')
+  sleep "$dur"
+  alive "$cpid" || { tail -n 20 "$d/collectd.log" "$d/stdout.log" >&2; die "collectd died"; }
+  j1=$(awk '{ print $14 + $15 }' "/proc/$cpid/stat")
+  hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$cpid/status")
+  s1=$(ns_jiffies "$NS_S")
+  t1=$(date +%s.%N)
+  stop_pid "$cpid" 20
+  stop_pid "$rpid" 5
+  local hz
+  hz=$(getconf CLK_TCK)
+  local pct
+  pct=$(awk -v j="$((j1 - j0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", 100 * j / hz / (b - a) }')
+  local spct
+  spct=$(awk -v j="$((s1 - s0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", 100 * j / hz / (b - a) }')
+  "$PY" "$HERE/analyze.py" "$RES" scale "scale_$m" "$d/values.json" "$m" "$INTERVAL" "$pct" "$hwm" "$label"
+  echo "scale_${m}_server_cpu_pct=$spct" >>"$RES"
+  say "          server ($label, all its processes) CPU: $spct % of one core"
+  grep -i -E 'error|refused|timed out|no answer' "$d/collectd.log" | head -n 3 | sed 's/^/    log: /' || true
+}
+for m in "${SCALES[@]}"; do
+  stage scale || break
+  ((m > 0)) || continue
+  scale_row "$m" "Dovecot" "$IP_S" 110
+done
+set_rtt 0
+
+# ------------------------------------------------------------------ table
+say ""
+say "== Final table (issue 3 targets; RTT figures divide by the measured TCP connect time)"
+"$PY" "$HERE/analyze.py" "$RES" table
+say ""
+say "make bench took $(($(date +%s) - T_START)) s"
