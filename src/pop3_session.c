@@ -125,6 +125,18 @@ static const char *quote(char buf[POP3_SERVER_TEXT_MAX + 1], text_t t) {
   return pop3_sanitize(buf, POP3_SERVER_TEXT_MAX + 1, t.data, t.len);
 }
 
+/* Whether t holds word (case-insensitive) at a word start. */
+static bool text_has_word(text_t t, const char *word) {
+  size_t n = strlen(word);
+  for (size_t i = 0; i + n <= t.len; i++) {
+    bool start = i == 0 || !((t.data[i - 1] >= 'a' && t.data[i - 1] <= 'z') ||
+                             (t.data[i - 1] >= 'A' && t.data[i - 1] <= 'Z'));
+    if (start && strncasecmp(t.data + i, word, n) == 0)
+      return true;
+  }
+  return false;
+}
+
 /* Whether the space-separated list holds word (case-insensitive). */
 static bool list_has(const char *list, const char *word) {
   size_t n = strlen(word);
@@ -910,11 +922,11 @@ static void refuse(pop3_session_t *s, const char *what, text_t text) {
  * credentials are wrong: forget the cache, ask CAPA (the answers to the
  * rest of the burst are skipped) and log in again, lock-step. POP3 allows a
  * new attempt after a failed one in the AUTHORIZATION state. */
-static bool fall_back_if_stale(pop3_session_t *s, text_t text) {
+static bool fall_back_if_stale(pop3_session_t *s, text_t text, bool any_code) {
   if (!s->login_from_cache)
     return false;
   pop3_code_t code = parse_response_code(text).code;
-  if (code != POP3_CODE_NONE && code != POP3_CODE_OTHER)
+  if (!any_code && code != POP3_CODE_NONE && code != POP3_CODE_OTHER)
     return false; /* [AUTH], [IN-USE], [SYS/...]: a real answer */
   s->cache_stale = true;
   s->use_cache = false;
@@ -930,7 +942,7 @@ static bool fall_back_if_stale(pop3_session_t *s, text_t text) {
 
 static void login_refused(pop3_session_t *s, const char *what, text_t text,
                           const char *after) {
-  if (!fall_back_if_stale(s, text))
+  if (!fall_back_if_stale(s, text, false))
     refuse_with(s, what, text, after);
 }
 
@@ -1130,8 +1142,13 @@ static void on_auth_answer(pop3_session_t *s, bool ok, text_t rest) {
     return;
   }
   snprintf(after, sizeof(after), " (SASL %s)", sasl_name(s->auth_used));
-  /* Once the server took part in the exchange it knows the mechanism. */
-  if (s->sasl_step > (s->sasl_ir ? 1u : 0u) || !fall_back_if_stale(s, rest))
+  /* Once the server took part in the exchange it knows the mechanism. Before
+   * that, a refusal says the mechanism is not (or no longer) available when
+   * nothing carried the credentials yet, or when it says so: Dovecot answers
+   * "-ERR [AUTH] Unsupported authentication mechanism.", code and all. */
+  bool exchanged = s->sasl_step > (s->sasl_ir ? 1u : 0u);
+  bool mechanism = s->sasl_step == 0 || text_has_word(rest, "mechanism");
+  if (exchanged || !fall_back_if_stale(s, rest, mechanism))
     refuse_with(s, what, rest, after);
 }
 

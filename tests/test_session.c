@@ -497,6 +497,8 @@ static const pop3_capabilities_t CACHE_PLAIN_PIPE = {.known = true,
                                                      .login_delay = -1,
                                                      .sasl = "PLAIN LOGIN"};
 static const pop3_capabilities_t CACHE_UNKNOWN = {.login_delay = -1};
+static const pop3_capabilities_t CACHE_LOGIN_ONLY = {
+    .known = true, .pipelining = true, .login_delay = -1, .sasl = "LOGIN"};
 
 static void check_ran_capa(const pop3_session_t *s) {
   ck_assert(pop3_session_ran_capa(s));
@@ -859,6 +861,30 @@ static const script_t scripts[] = {
      .cached = &CACHE_PLAIN_PIPE, .flags = F_STALE,
      .bursts = AUTH_PLAIN STAT "|" CAPA "|" USER "|" PASS "|" STAT "|" QUIT,
      OK(2, 320), .auth_used = POP3_AUTH_USER},
+    {"cache stale: Dovecot's [AUTH] Unsupported authentication mechanism",
+     B(GREETING "-ERR [AUTH] Unsupported authentication mechanism.\r\n"
+       "-ERR Unknown command\r\n" CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
+     .cached = &CACHE_PLAIN_PIPE, .flags = F_STALE,
+     .bursts = AUTH_PLAIN STAT "|" CAPA "|" USER "|" PASS "|" STAT "|" QUIT,
+     OK(2, 320), .auth_used = POP3_AUTH_USER},
+    {"cache stale: AUTH LOGIN refused before any credentials",
+     B(GREETING "-ERR [AUTH] no such thing\r\n" CAPS_SASL AUTH_OK STAT_OK BYE),
+     .cached = &CACHE_LOGIN_ONLY, .flags = F_STALE,
+     .bursts = LOGIN_USER "|" CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_PLAIN},
+    {"cache: [AUTH] to AUTH PLAIN with credentials is a plain failure",
+     B(GREETING "-ERR [AUTH] Authentication failed.\r\n-ERR no\r\n"),
+     .cached = &CACHE_PLAIN_PIPE, .bursts = AUTH_PLAIN STAT,
+     .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
+           "server refused the login [AUTH]: \"Authentication failed.\" "
+           "(SASL PLAIN)")},
+    {"cache: a refused LOGIN after the challenges is a plain failure",
+     B(GREETING LOGIN_CHALLENGES "-ERR [AUTH] Authentication failed.\r\n"),
+     .cached = &CACHE_LOGIN_ONLY,
+     .bursts = LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64 STAT,
+     .code = POP3_CODE_AUTH,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "(SASL LOGIN)")},
     {"cache stale after STLS: CAPA over TLS", B(GREETING STLS_OK),
      B("-ERR unknown command\r\n-ERR\r\n-ERR\r\n" CAPS_TLS AUTH_OK STAT_OK BYE),
      .starttls = true, .cached = &CACHE_PIPE, .flags = F_STALE,
