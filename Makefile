@@ -20,7 +20,8 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 # The protocol core: no sockets, no collectd.
 CORE_SRC := src/pop3_error.c src/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
-NET_SRC := src/pop3_tls.c src/pop3_engine.c src/pop3_collect.c src/pop3_monitor.c
+NET_SRC := src/pop3_tls.c src/pop3_engine.c src/pop3_collect.c src/pop3_monitor.c \
+	src/pop3_token.c
 # collectd glue.
 PLUGIN_SRC := src/pop3_config.c src/pop3_report.c src/pop3_plugin.c
 HEADERS := $(wildcard src/*.h)
@@ -67,9 +68,11 @@ $(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	  $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS)
 
 $(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_collectd.h \
-		src/pop3_config.c src/pop3_monitor.c $(HEADERS) | $(BUILD)
+		src/pop3_config.c src/pop3_monitor.c src/pop3_token.c $(CORE_SRC) \
+		$(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_config.c \
-	  tests/mock_collectd.c src/pop3_config.c src/pop3_monitor.c $(CHECK_LIBS) -lm
+	  tests/mock_collectd.c src/pop3_config.c src/pop3_monitor.c \
+	  src/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
 
 $(BUILD)/test_integration: tests/test_integration.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_integration.c \
@@ -171,3 +174,21 @@ clean:
 include tests/hardening.mk
 CHECK_MORE += faults
 # end of issue 4
+
+# --- authentication: Auth, TokenFile, TokenCommand --------------------------
+# test_token: the token sources; test_auth: every login method, the
+# capability cache and pipelining against the harness's Dovecot.
+$(BUILD)/test_token: tests/test_token.c src/pop3_token.c src/pop3_error.c \
+		$(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
+	  tests/test_token.c src/pop3_token.c src/pop3_error.c $(CHECK_LIBS)
+
+$(BUILD)/test_auth: tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
+	  tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
+
+auth-check: $(BUILD)/test_token $(BUILD)/test_auth
+	$(BUILD)/test_token
+	tests/run-integration.sh $(BUILD)/test_auth
+CHECK_MORE += auth-check
+.PHONY: auth-check

@@ -9,11 +9,13 @@
 
 #include "pop3_config.h"
 #include "pop3_session.h"
+#include "pop3_token.h"
 
 /* "USER " / "PASS " plus CRLF must fit a 255-octet command (RFC 2449). */
 #define POP3_CREDENTIAL_MAX (POP3_COMMAND_MAX - 7)
 #define POP3_HOST_MAX 253
 #define POP3_TEXT_OPTION_MAX 1024
+#define POP3_TOKEN_COMMAND_ARGS_MAX 64
 
 /* --- typed getters: our own check first, so the message names the monitor */
 
@@ -85,6 +87,76 @@ static int get_port(const char *name, const oconfig_item_t *ci, int *out) {
     return -1;
   }
   *out = (int)value;
+  return 0;
+}
+
+/* Auth "name": one of pop3_auth_name()'s names, any case. */
+static int get_auth(const char *name, const oconfig_item_t *ci,
+                    pop3_auth_t *out) {
+  if (want_one(name, ci, OCONFIG_TYPE_STRING, "string in quotes") != 0)
+    return -1;
+  const char *value = ci->values[0].value.string;
+  if (pop3_auth_parse(value, out) == 0)
+    return 0;
+  ERROR("pop3 plugin: monitor \"%s\": option Auth: \"%.64s\" is not one of "
+        "auto, user, apop, plain, login, xoauth2, oauthbearer",
+        name, value);
+  return -1;
+}
+
+static void free_argv(char **argv) {
+  if (argv == NULL)
+    return;
+  for (char **arg = argv; *arg != NULL; arg++) {
+    explicit_bzero(*arg, strlen(*arg));
+    free(*arg);
+  }
+  free(argv);
+}
+
+/* TokenCommand "/usr/bin/prog" "arg" ...: argv for posix_spawn, no shell. */
+static int get_argv(const char *name, const oconfig_item_t *ci, char ***out) {
+  bool strings = ci->values_num >= 1;
+  for (int i = 0; i < ci->values_num; i++)
+    if (ci->values[i].type != OCONFIG_TYPE_STRING)
+      strings = false;
+  if (!strings) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: expected a program (an "
+          "absolute path) and its arguments, each a string in quotes",
+          name, ci->key);
+    return -1;
+  }
+  if (ci->values_num > POP3_TOKEN_COMMAND_ARGS_MAX) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: more than %d arguments",
+          name, ci->key, POP3_TOKEN_COMMAND_ARGS_MAX);
+    return -1;
+  }
+  for (int i = 0; i < ci->values_num; i++) {
+    if (strlen(ci->values[i].value.string) > POP3_TEXT_OPTION_MAX) {
+      ERROR("pop3 plugin: monitor \"%s\": option %s: value longer than %d "
+            "characters",
+            name, ci->key, POP3_TEXT_OPTION_MAX);
+      return -1;
+    }
+  }
+  const char *program = ci->values[0].value.string;
+  if (program[0] != '/') {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: \"%.64s\" is not an "
+          "absolute path (the program runs without a shell and without PATH)",
+          name, ci->key, program);
+    return -1;
+  }
+  char **argv = calloc((size_t)ci->values_num + 1, sizeof(*argv));
+  if (argv == NULL)
+    return -1;
+  for (int i = 0; i < ci->values_num; i++) {
+    if ((argv[i] = strdup(ci->values[i].value.string)) == NULL) {
+      free_argv(argv);
+      return -1;
+    }
+  }
+  free_argv(*out);
+  *out = argv;
   return 0;
 }
 
@@ -216,6 +288,84 @@ typedef struct {
   char *password_file;
 } parse_extras_t;
 
+/* TokenFile must be readable at start-up: read once, and forgotten. */
+static int check_token_file(const char *name, const char *path) {
+  char token[POP3_TOKEN_MAX + 1];
+  pop3_error_t err;
+  int rc = pop3_token_read_file(path, token, sizeof(token), &err);
+  explicit_bzero(token, sizeof(token));
+  if (rc != 0) {
+    ERROR("pop3 plugin: monitor \"%s\": option TokenFile: %s", name,
+          err.message);
+    return -1;
+  }
+  struct stat st;
+  if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+    WARNING("pop3 plugin: monitor \"%s\": option TokenFile: \"%s\" is "
+            "readable by group or others; chmod 600 it",
+            name, path);
+  return 0;
+}
+
+/* TokenCommand's program must exist and be executable at start-up; it runs
+ * only at collections. */
+static int check_token_command(const char *name, char **argv) {
+  struct stat st;
+  if (stat(argv[0], &st) != 0 || access(argv[0], X_OK) != 0) {
+    ERROR("pop3 plugin: monitor \"%s\": option TokenCommand: cannot run "
+          "\"%s\": %s",
+          name, argv[0], STRERRNO);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ERROR("pop3 plugin: monitor \"%s\": option TokenCommand: \"%s\" is not "
+          "a file",
+          name, argv[0]);
+    return -1;
+  }
+  return 0;
+}
+
+/* Auth and its secret: a password for every method but the bearer ones,
+ * which take exactly one of TokenFile / TokenCommand instead. */
+static int validate_secret(pop3_monitor_t *m, parse_extras_t *x) {
+  const char *n = m->name;
+  const char *auth = pop3_auth_name(m->auth);
+  int bad = 0;
+  if (!pop3_monitor_uses_token(m)) {
+    if (m->token_file != NULL || m->token_command != NULL) {
+      ERROR("pop3 plugin: monitor \"%s\": option %s is only used with Auth "
+            "xoauth2 or oauthbearer (Auth is %s)",
+            n, m->token_file != NULL ? "TokenFile" : "TokenCommand", auth);
+      bad++;
+    }
+    return bad;
+  }
+  if (m->password != NULL || x->password_file != NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s is not used with Auth %s: "
+          "the bearer token comes from TokenFile or TokenCommand",
+          n, m->password != NULL ? "Password" : "PasswordFile", auth);
+    bad++;
+  }
+  if (m->token_file != NULL && m->token_command != NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": options TokenFile and TokenCommand "
+          "exclude each other",
+          n);
+    bad++;
+  } else if (m->token_file == NULL && m->token_command == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": Auth %s needs TokenFile or "
+          "TokenCommand (the bearer token)",
+          n, auth);
+    bad++;
+  } else if (m->token_file != NULL) {
+    if (check_token_file(n, m->token_file) != 0)
+      bad++;
+  } else if (check_token_command(n, m->token_command) != 0) {
+    bad++;
+  }
+  return bad;
+}
+
 static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
                         const oconfig_item_t *child) {
   const char *key = child->key;
@@ -236,6 +386,12 @@ static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
     return get_string(n, child, &m->password);
   if (strcasecmp("PasswordFile", key) == 0)
     return get_string(n, child, &x->password_file);
+  if (strcasecmp("Auth", key) == 0)
+    return get_auth(n, child, &m->auth);
+  if (strcasecmp("TokenFile", key) == 0)
+    return get_string(n, child, &m->token_file);
+  if (strcasecmp("TokenCommand", key) == 0)
+    return get_argv(n, child, &m->token_command);
   if (strcasecmp("Timeout", key) == 0)
     return get_seconds(n, child, &m->timeout);
   if (strcasecmp("Interval", key) == 0)
@@ -270,7 +426,10 @@ static int validate(pop3_monitor_t *m, parse_extras_t *x) {
   } else if (check_credential(n, "User", m->user) != 0) {
     bad++;
   }
-  if (m->password != NULL && x->password_file != NULL) {
+  if (pop3_monitor_uses_token(m) || m->token_file != NULL ||
+      m->token_command != NULL) {
+    bad += validate_secret(m, x);
+  } else if (m->password != NULL && x->password_file != NULL) {
     ERROR("pop3 plugin: monitor \"%s\": options Password and PasswordFile "
           "exclude each other",
           n);
@@ -284,7 +443,7 @@ static int validate(pop3_monitor_t *m, parse_extras_t *x) {
           n);
     bad++;
   }
-  if (m->password != NULL &&
+  if (m->password != NULL && !pop3_monitor_uses_token(m) &&
       check_credential(n, x->password_file ? "PasswordFile" : "Password",
                        m->password) != 0)
     bad++;
@@ -315,10 +474,13 @@ static int validate(pop3_monitor_t *m, parse_extras_t *x) {
 }
 
 static void warn_about_weak_settings(const pop3_monitor_t *m) {
-  if (!pop3_monitor_uses_tls(m) && !is_loopback(m->host))
-    WARNING("pop3 plugin: monitor \"%s\": the password travels to %s in clear "
+  /* APOP sends a digest, not the password */
+  if (!pop3_monitor_uses_tls(m) && !is_loopback(m->host) &&
+      m->auth != POP3_AUTH_APOP)
+    WARNING("pop3 plugin: monitor \"%s\": the %s travels to %s in clear "
             "text; set SSL true (port 995) or StartTLS true",
-            m->name, m->host);
+            m->name, pop3_monitor_uses_token(m) ? "bearer token" : "password",
+            m->host);
   if (pop3_monitor_uses_tls(m) && (!m->verify_peer || !m->verify_host))
     WARNING("pop3 plugin: monitor \"%s\": TLS verification is off "
             "(VerifyPeer %s, VerifyHost %s): anyone on the path can "

@@ -16,5 +16,13 @@ void pop3_monitor_free(pop3_monitor_t *m) {
   free(m->host);
   free(m->user);
   free(m->ca_cert);
+  free(m->token_file);
+  if (m->token_command != NULL) {
+    for (char **arg = m->token_command; *arg != NULL; arg++) {
+      explicit_bzero(*arg, strlen(*arg)); /* arguments may hold secrets */
+      free(*arg);
+    }
+    free(m->token_command);
+  }
   free(m);
 }

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "pop3_session.h" /* pop3_auth_t */
+
 #define POP3_DEFAULT_PORT 110
 #define POP3S_DEFAULT_PORT 995
 #define POP3_DEFAULT_TIMEOUT 5.0
@@ -18,7 +20,13 @@ typedef struct {
   bool ssl;          /* implicit TLS */
   bool starttls;     /* STLS, fail closed */
   char *user;
-  char *password;    /* from Password or the first line of PasswordFile */
+  char *password;    /* from Password or the first line of PasswordFile;
+                      * NULL with Auth xoauth2 / oauthbearer */
+  pop3_auth_t auth;  /* Auth; POP3_AUTH_AUTO by default */
+  /* where the bearer token comes from (Auth xoauth2 / oauthbearer), read
+   * anew at every collection with pop3_token_get(): exactly one is set */
+  char *token_file;     /* TokenFile */
+  char **token_command; /* TokenCommand: argv, NULL-terminated */
   double timeout;    /* seconds, whole collection */
   double interval;   /* seconds */
   bool detect;       /* probe at start-up, skip the monitor if it fails */
@@ -29,6 +37,11 @@ typedef struct {
 
 /* Frees the strings (the password is cleansed first) and the monitor. */
 void pop3_monitor_free(pop3_monitor_t *m);
+
+/* Whether the login uses a bearer token (TokenFile / TokenCommand). */
+static inline bool pop3_monitor_uses_token(const pop3_monitor_t *m) {
+  return pop3_auth_uses_token(m->auth);
+}
 
 /* Whether collections use TLS at all. */
 static inline bool pop3_monitor_uses_tls(const pop3_monitor_t *m) {

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Starts the test Dovecot instances, runs the integration binary against
-# them with their environment, and always stops them by PID.
+# Starts the test Dovecot instances, runs the integration binaries against
+# them with their environment, one after the other (all of them, even when
+# one fails), and always stops them by PID.
+#   tests/run-integration.sh BINARY...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-binary=$1
+if (($# == 0)); then
+  echo "usage: $0 BINARY..." >&2
+  exit 2
+fi
 
 dir=$(mktemp -d /tmp/pop3-it.XXXXXX)
 cleanup() {
@@ -21,4 +26,8 @@ set +a
 POP3_CLOSED_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export POP3_CLOSED_PORT
 export POP3_FAKE_SERVER="$here/fake_pop3.py"
-"$binary"
+rc=0
+for binary in "$@"; do
+  "$binary" || rc=1
+done
+((rc == 0))

@@ -15,16 +15,21 @@
 
 typedef struct {
   const char *key;
-  char type; /* 's' string, 'n' number, 'b' boolean, '0' no value */
+  char type; /* 's' string, 'n' number, 'b' boolean, '0' no value,
+              * 'l' several strings */
   const char *s;
   double n;
   bool b;
+  const char *const *list; /* 'l': NULL-terminated */
 } opt_t;
 
 #define S(k, v) {.key = k, .type = 's', .s = v}
 #define N(k, v) {.key = k, .type = 'n', .n = v}
 #define B(k, v) {.key = k, .type = 'b', .b = v}
 #define NONE(k) {.key = k, .type = '0'}
+#define L(k, ...)                                                              \
+  {.key = k, .type = 'l', .list = (const char *const[]){__VA_ARGS__, NULL}}
+#define TOKEN "ya29.a0-token-never-logged"
 #define HOST S("Host", "127.0.0.1")
 #define USER S("User", "alice")
 #define PASS S("Password", SECRET)
@@ -32,14 +37,24 @@ typedef struct {
 static char password_file[64];
 static char open_password_file[64];
 static char empty_file[64];
+static char token_file[64];
+static char open_token_file[64];
 
 static oconfig_item_t *build(const char *name, const opt_t *opts) {
   oconfig_item_t *block = mock_block("Monitor", name, NULL);
   for (const opt_t *o = opts; o->key != NULL; o++) {
     oconfig_item_t *child = o->type == 's'   ? opt_string(o->key, o->s)
+                            : o->type == 'l' ? opt_string(o->key, o->list[0])
                             : o->type == 'n' ? opt_number(o->key, o->n)
                             : o->type == 'b' ? opt_bool(o->key, o->b)
                                              : opt_none(o->key);
+    for (int i = 1; o->type == 'l' && o->list[i] != NULL; i++) {
+      child->values = realloc(child->values, (size_t)(i + 1) *
+                                                 sizeof(*child->values));
+      child->values[i].type = OCONFIG_TYPE_STRING;
+      child->values[i].value.string = strdup(o->list[i]);
+      child->values_num = i + 1;
+    }
     block->children = realloc(block->children,
                               (size_t)(block->children_num + 1) *
                                   sizeof(*block->children));
@@ -58,9 +73,12 @@ static pop3_monitor_t *parse(const char *name, const opt_t *opts) {
 }
 
 static void assert_no_secret_logged(void) {
-  for (size_t i = 0; i < mock_log_num; i++)
+  for (size_t i = 0; i < mock_log_num; i++) {
     ck_assert_msg(strstr(mock_log[i].message, SECRET) == NULL,
                   "password logged: %s", mock_log[i].message);
+    ck_assert_msg(strstr(mock_log[i].message, TOKEN) == NULL,
+                  "token logged: %s", mock_log[i].message);
+  }
 }
 
 START_TEST(test_defaults) {
@@ -173,6 +191,109 @@ START_TEST(test_verification_off_warns) {
 }
 END_TEST
 
+/* --- Auth, TokenFile, TokenCommand ---------------------------------------- */
+
+START_TEST(test_auth_default_and_names) {
+  const opt_t plain[] = {HOST, USER, PASS, {0}};
+  pop3_monitor_t *m = parse("a", plain);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->auth, POP3_AUTH_AUTO);
+  ck_assert_ptr_null(m->token_file);
+  ck_assert_ptr_null(m->token_command);
+  pop3_monitor_free(m);
+
+  static const struct {
+    const char *name;
+    pop3_auth_t auth;
+  } names[] = {{"auto", POP3_AUTH_AUTO},   {"User", POP3_AUTH_USER},
+               {"APOP", POP3_AUTH_APOP},   {"plain", POP3_AUTH_PLAIN},
+               {"LOGIN", POP3_AUTH_LOGIN}};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    const opt_t opts[] = {HOST, USER, PASS, S("Auth", names[i].name), {0}};
+    m = parse("a", opts);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(m->auth, names[i].auth);
+    ck_assert_str_eq(m->password, SECRET);
+    ck_assert_uint_eq(mock_log_count(LOG_ERR), 0);
+    pop3_monitor_free(m);
+  }
+}
+END_TEST
+
+START_TEST(test_token_file) {
+  const opt_t opts[] = {HOST, USER, S("Auth", "XOAuth2"),
+                        S("TokenFile", token_file), {0}};
+  pop3_monitor_t *m = parse("t", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->auth, POP3_AUTH_XOAUTH2);
+  ck_assert_str_eq(m->token_file, token_file); /* the path, read later */
+  ck_assert_ptr_null(m->password);
+  ck_assert_ptr_null(m->token_command);
+  ck_assert_uint_eq(mock_log_count(LOG_ERR), 0);
+  ck_assert_uint_eq(mock_log_count(LOG_WARNING), 0);
+  assert_no_secret_logged();
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_token_file_readable_by_others_warns) {
+  const opt_t opts[] = {HOST, USER, S("Auth", "oauthbearer"),
+                        S("TokenFile", open_token_file), {0}};
+  pop3_monitor_t *m = parse("t", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(mock_log_find(LOG_WARNING, "readable by group"));
+  assert_no_secret_logged();
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_token_command) {
+  const opt_t opts[] = {HOST, USER, S("Auth", "oauthbearer"),
+                        L("TokenCommand", "/bin/cat", token_file, "a b"),
+                        {0}};
+  pop3_monitor_t *m = parse("t", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->auth, POP3_AUTH_OAUTHBEARER);
+  ck_assert_ptr_null(m->token_file);
+  ck_assert_ptr_nonnull(m->token_command);
+  ck_assert_str_eq(m->token_command[0], "/bin/cat");
+  ck_assert_str_eq(m->token_command[1], token_file);
+  ck_assert_str_eq(m->token_command[2], "a b");
+  ck_assert_ptr_null(m->token_command[3]);
+  ck_assert_uint_eq(mock_log_count(LOG_ERR), 0);
+  pop3_monitor_free(m);
+
+  /* the program alone */
+  const opt_t alone[] = {HOST, USER, S("Auth", "xoauth2"),
+                         S("TokenCommand", "/bin/true"), {0}};
+  m = parse("t", alone);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_str_eq(m->token_command[0], "/bin/true");
+  ck_assert_ptr_null(m->token_command[1]);
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_clear_text_warnings_by_method) {
+  /* APOP sends a digest, not the password */
+  const opt_t apop[] = {S("Host", "mail.example.com"), USER, PASS,
+                        S("Auth", "apop"), {0}};
+  pop3_monitor_t *m = parse("remote", apop);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_null(mock_log_find(LOG_WARNING, "clear text"));
+  pop3_monitor_free(m);
+  /* a bearer token in clear text is named as such */
+  const opt_t bearer[] = {S("Host", "mail.example.com"), USER,
+                          S("Auth", "xoauth2"), S("TokenFile", token_file),
+                          {0}};
+  m = parse("remote", bearer);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(
+      mock_log_find(LOG_WARNING, "the bearer token travels to mail.example"));
+  pop3_monitor_free(m);
+}
+END_TEST
+
 /* --- bad configurations: each rejected with one clear ERROR ------------- */
 
 typedef struct {
@@ -234,6 +355,56 @@ static const bad_case_t bad_cases[] = {
     {"a/b", {HOST, USER, PASS}, "must not contain \"/\""},
     {long_name, {HOST, USER, PASS}, "the monitor name is too long"},
     {NULL, {HOST, USER, PASS}, "<Monitor> needs exactly one name"},
+    /* Auth, TokenFile, TokenCommand */
+    {"m", {HOST, USER, PASS, S("Auth", "cram-md5")},
+     "option Auth: \"cram-md5\" is not one of auto, user, apop, plain, login, "
+     "xoauth2, oauthbearer"},
+    {"m", {HOST, USER, PASS, S("Auth", "")}, "option Auth: \"\" is not one of"},
+    {"m", {HOST, USER, PASS, N("Auth", 1)},
+     "option Auth: expected exactly one string"},
+    {"m", {HOST, USER, S("Auth", "xoauth2")},
+     "Auth xoauth2 needs TokenFile or TokenCommand"},
+    {"m", {HOST, USER, S("Auth", "oauthbearer")},
+     "Auth oauthbearer needs TokenFile or TokenCommand"},
+    {"m", {HOST, USER, PASS, S("Auth", "xoauth2"), S("TokenFile", token_file)},
+     "option Password is not used with Auth xoauth2: the bearer token comes "
+     "from TokenFile or TokenCommand"},
+    {"m", {HOST, USER, S("PasswordFile", password_file), S("Auth", "xoauth2"),
+           S("TokenFile", token_file)},
+     "option PasswordFile is not used with Auth xoauth2"},
+    {"m", {HOST, USER, S("Auth", "oauthbearer"), S("TokenFile", token_file),
+           S("TokenCommand", "/bin/true")},
+     "options TokenFile and TokenCommand exclude each other"},
+    {"m", {HOST, USER, PASS, S("Auth", "plain"), S("TokenFile", token_file)},
+     "option TokenFile is only used with Auth xoauth2 or oauthbearer (Auth is "
+     "plain)"},
+    {"m", {HOST, USER, PASS, S("TokenCommand", "/bin/true")},
+     "option TokenCommand is only used with Auth xoauth2 or oauthbearer (Auth "
+     "is auto)"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"),
+           S("TokenFile", "/nonexistent/token")},
+     "option TokenFile: cannot read the token file \"/nonexistent/token\": No "
+     "such file"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), S("TokenFile", empty_file)},
+     "option TokenFile: the first line of the token file"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), S("TokenFile", "/etc")},
+     "option TokenFile: the token file \"/etc\" is not a regular file"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), N("TokenFile", 3)},
+     "option TokenFile: expected exactly one string"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), S("TokenCommand", "bin/token")},
+     "option TokenCommand: \"bin/token\" is not an absolute path"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), NONE("TokenCommand")},
+     "option TokenCommand: expected a program (an absolute path) and its "
+     "arguments"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), N("TokenCommand", 5)},
+     "option TokenCommand: expected a program"},
+    {"m", {HOST, USER, S("Auth", "xoauth2"),
+           L("TokenCommand", "/nonexistent/prog", "x")},
+     "option TokenCommand: cannot run \"/nonexistent/prog\""},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), S("TokenCommand", "/etc")},
+     "option TokenCommand: \"/etc\" is not a file"},
+    {"m", {HOST, USER, S("Auth", "login")},
+     "option Password (or PasswordFile) is missing"},
 };
 
 START_TEST(test_bad_config) {
@@ -270,6 +441,8 @@ static void setup(void) {
              0600);
   write_file(open_password_file, sizeof(open_password_file), SECRET "\n", 0644);
   write_file(empty_file, sizeof(empty_file), "", 0600);
+  write_file(token_file, sizeof(token_file), TOKEN "\n", 0600);
+  write_file(open_token_file, sizeof(open_token_file), TOKEN "\n", 0644);
   memset(long_text, 'x', sizeof(long_text) - 1);
   memset(long_host, 'h', sizeof(long_host) - 1);
   memset(long_user, 'u', sizeof(long_user) - 1);
@@ -280,6 +453,8 @@ static void teardown(void) {
   unlink(password_file);
   unlink(open_password_file);
   unlink(empty_file);
+  unlink(token_file);
+  unlink(open_token_file);
 }
 
 int main(void) {
@@ -294,6 +469,11 @@ int main(void) {
   tcase_add_test(tc, test_password_file_readable_by_others_warns);
   tcase_add_test(tc, test_cleartext_to_remote_host_warns);
   tcase_add_test(tc, test_verification_off_warns);
+  tcase_add_test(tc, test_auth_default_and_names);
+  tcase_add_test(tc, test_token_file);
+  tcase_add_test(tc, test_token_file_readable_by_others_warns);
+  tcase_add_test(tc, test_token_command);
+  tcase_add_test(tc, test_clear_text_warnings_by_method);
   tcase_add_loop_test(tc, test_bad_config, 0,
                       (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
   suite_add_tcase(s, tc);
