@@ -12,6 +12,7 @@ packages=(
   check libsubunit-dev        # libcheck unit tests
   dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
   python3                     # the scripted fault server
+  clang libclang-rt-14-dev valgrind  # fuzzing (libFuzzer), memcheck soak
   graphite-carbon python3-whisper  # shipping: carbon-cache and whisper-fetch
   influxdb curl               # shipping: InfluxDB 1.x and its HTTP API
   debhelper dpkg-dev          # the Debian package (dpkg-buildpackage)
