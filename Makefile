@@ -172,7 +172,7 @@ clean:
 # Issue 4 (hardening): fault matrix, sanitizers, fuzzing, memcheck soak and
 # the password grep; the rules are in tests/hardening.mk.
 include tests/hardening.mk
-CHECK_MORE += faults sanitize fuzz-smoke soak
+CHECK_MORE += faults sanitize fuzz-smoke soak secrets
 # end of issue 4
 
 # --- authentication: Auth, TokenFile, TokenCommand --------------------------

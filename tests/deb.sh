@@ -42,6 +42,7 @@ cleanup() {
     [[ -e $dir/aside$f ]] && mkdir -p "$(dirname "$f")" && mv "$dir/aside$f" "$f"
   done
   "$here/dovecot.sh" stop "$dir/dovecot" 2>/dev/null || true
+  "$here/keep-logs.sh" "$dir" deb
   rm -rf "$dir"
 }
 trap cleanup EXIT

@@ -62,6 +62,7 @@ cleanup() {
   local pid
   for pid in "${pids[@]}"; do stop_pid "$pid" || true; done
   "$here/dovecot.sh" stop "$dir/dovecot" || true
+  "$here/keep-logs.sh" "$dir" e2e-shipping
   if [[ -n ${KEEP_SHIPPING_DIR:-} ]]; then echo "# kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT

@@ -14,6 +14,7 @@ cleanup() {
   [[ -n $collectd_pid ]] && kill "$collectd_pid" 2>/dev/null || true
   [[ -n $fake_pid ]] && kill "$fake_pid" 2>/dev/null || true
   "$here/dovecot.sh" stop "$dir/dovecot" || true
+  "$here/keep-logs.sh" "$dir" e2e
   rm -rf "$dir"
 }
 trap cleanup EXIT

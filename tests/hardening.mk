@@ -5,7 +5,12 @@
 #   make fuzz          libFuzzer on the protocol core (FUZZ_TIME seconds)
 #   make fuzz-smoke    the same for ~20 s
 #   make soak          valgrind memcheck over >= 1000 collections
-#   make secrets       greps every kept log for the test passwords
+#   make secrets       greps every kept log for the test passwords; within
+#                      `make check` it waits for every other suite
+
+# Every suite keeps its logs and outputs here (tests/keep-logs.sh), for
+# tests/check-secrets.sh.
+export POP3_TEST_LOGS ?= $(CURDIR)/build/test-logs
 
 HOST_SRC := tests/plugin_host.c
 HOST_HDR := tests/plugin_host.h
@@ -87,3 +92,14 @@ $(BUILD)/soak: tests/soak.c $(HOST_SRC) $(HOST_HDR) | $(BUILD)
 
 soak: $(BUILD)/soak $(BUILD)/pop3.so
 	tests/run-soak.sh $(BUILD)/soak $(BUILD)/pop3.so
+
+# --- no password in any kept log ---------------------------------------------------
+secrets:
+	tests/check-secrets.sh
+# Within `make check` (whose sub-make has the goals unit integration e2e
+# $(CHECK_MORE)) every other suite is a prerequisite, so the grep runs last
+# and sees all their logs, whatever order CHECK_MORE has.
+ifneq ($(filter unit,$(MAKECMDGOALS)),)
+.SECONDEXPANSION:
+secrets: unit integration e2e $$(filter-out secrets,$$(CHECK_MORE))
+endif

@@ -11,8 +11,11 @@ if (($# == 0)); then
 fi
 
 dir=$(mktemp -d /tmp/pop3-it.XXXXXX)
+# logs kept for tests/check-secrets.sh, e.g. test_integration-build-asan
+logname=$(basename "$1")-$(basename "$(dirname "$1")")
 cleanup() {
   "$here/dovecot.sh" stop "$dir" || true
+  "$here/keep-logs.sh" "$dir" "$logname"
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -28,6 +31,6 @@ export POP3_CLOSED_PORT
 export POP3_FAKE_SERVER="$here/fake_pop3.py"
 rc=0
 for binary in "$@"; do
-  "$binary" || rc=1
+  "$binary" 2>&1 | tee -a "$dir/output.txt" || rc=1
 done
 ((rc == 0))

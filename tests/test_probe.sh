@@ -7,7 +7,7 @@ probe=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 
 dir=$(mktemp -d /tmp/pop3-probe.XXXXXX)
 chmod 755 "$dir"
-trap '"$here/dovecot.sh" stop "$dir/dovecot" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+trap '"$here/dovecot.sh" stop "$dir/dovecot" >/dev/null 2>&1 || true; "$here/keep-logs.sh" "$dir" "probe-$(basename "$(dirname "$probe")")"; rm -rf "$dir"' EXIT
 mkdir "$dir/dovecot"
 "$here/dovecot.sh" start "$dir/dovecot" >/dev/null
 set -a
