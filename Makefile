@@ -183,8 +183,9 @@ $(BUILD)/test_token: tests/test_token.c src/pop3_token.c src/pop3_error.c \
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
 	  tests/test_token.c src/pop3_token.c src/pop3_error.c $(CHECK_LIBS)
 
+# POP3_COLLECT_HAS_AUTH: every method also runs through the engine
 $(BUILD)/test_auth: tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
+	$(CC) $(CPPFLAGS) -DPOP3_COLLECT_HAS_AUTH $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
 	  tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
 
 auth-check: $(BUILD)/test_token $(BUILD)/test_auth

@@ -24,6 +24,9 @@ typedef struct {
   char tls_version[16];       /* "TLSv1.3", "" without TLS */
   char tls_cipher[64];
   bool tls_resumed;           /* the TLS session was resumed */
+  pop3_auth_t auth_used;      /* how the login went */
+  bool pipelined;             /* the login commands went out in one burst */
+  bool from_cache;            /* remembered capabilities replaced CAPA */
   int64_t cert_not_after;     /* server certificate expiry, Unix time; 0 if none */
   /* seconds spent per phase (resolve ... stat); -1 when not reached */
   double phase_seconds[POP3_PHASE_QUIT + 1];

@@ -25,6 +25,7 @@
 
 #include "pop3_time.h"
 #include "pop3_tls.h"
+#include "pop3_token.h"
 
 #define MAX_ADDRESSES 16
 #define INPUT_SIZE 4096
@@ -33,6 +34,7 @@
 #define TAG_ARES_FLAG (UINT64_C(1) << 63)
 
 typedef enum {
+  STEP_TOKEN, /* TokenFile / TokenCommand, for bearer-token logins */
   STEP_RESOLVE,
   STEP_CONNECT,
   STEP_TLS,
@@ -60,6 +62,7 @@ typedef struct {
   SSL *ssl;
   bool stls; /* the TLS in progress is the STLS upgrade */
 
+  char *token; /* bearer token, cleansed and freed with the collection */
   pop3_session_t session;
   bool session_started;
   char input[INPUT_SIZE];
@@ -78,6 +81,9 @@ struct pop3_target {
 
   /* kept between collections */
   SSL_SESSION *tls_session;
+  pop3_capabilities_t capabilities; /* the server's, for the next login */
+  bool have_capabilities;
+  bool pipeline_login; /* false once the server lost a pipelined STAT */
   unsigned generation; /* invalidates late resolver answers */
 
   /* under engine->lock: queued or running */
@@ -105,6 +111,9 @@ struct pop3_engine {
   pthread_mutex_t lock;
   pthread_cond_t idle;
   pop3_target_t *pending;
+  struct token_request *tokens_done; /* TokenCommand threads' answers */
+  size_t token_threads;              /* still running */
+  pthread_cond_t token_threads_done;
   size_t busy;
   bool stop;
   bool until_idle; /* loop thread only: return once nothing is busy */
@@ -197,7 +206,12 @@ static void report(pop3_target_t *t) {
   if (c->reported)
     return;
   c->reported = true;
-  c->result.capabilities = *pop3_session_capabilities(&c->session);
+  if (c->session_started) {
+    c->result.capabilities = *pop3_session_capabilities(&c->session);
+    c->result.auth_used = pop3_session_auth_used(&c->session);
+    c->result.pipelined = c->session.pipelining;
+    c->result.from_cache = c->session.use_cache && !c->session.fell_back;
+  }
   t->on_result(&c->result, t->arg);
 }
 
@@ -225,9 +239,29 @@ static void keep_tls_session(pop3_target_t *t) {
   t->tls_session = s;
 }
 
+/* What this collection taught about the server, for the next one. */
+static void learn(pop3_target_t *t) {
+  collection_t *c = t->c;
+  if (!c->session_started)
+    return;
+  pop3_session_t *s = &c->session;
+  if (pop3_session_lost_pipelined(s))
+    t->pipeline_login = false;
+  if (pop3_session_cache_stale(s))
+    t->have_capabilities = false;
+  const pop3_capabilities_t *caps = pop3_session_capabilities(s);
+  /* only capabilities from a completed login: a failed session may have
+   * stopped before STLS, and pre-TLS capabilities must not be reused */
+  if (pop3_session_ran_capa(s) && caps->known && c->result.ok) {
+    t->capabilities = *caps;
+    t->have_capabilities = true;
+  }
+}
+
 static void finish(pop3_target_t *t) {
   collection_t *c = t->c;
   pop3_engine_t *e = t->engine;
+  learn(t);
   report(t);
   if (c->ssl != NULL) {
     keep_tls_session(t);
@@ -238,6 +272,10 @@ static void finish(pop3_target_t *t) {
   }
   close_socket(t);
   pop3_session_clear(&c->session);
+  if (c->token != NULL) {
+    explicit_bzero(c->token, POP3_TOKEN_MAX + 1);
+    free(c->token);
+  }
   free(c);
   t->c = NULL;
   timer_set(t, HUGE_VAL);
@@ -258,6 +296,7 @@ static void abort_collection(pop3_target_t *t, const pop3_error_t *err) {
 /* --- session ---------------------------------------------------------------- */
 
 static void drive(pop3_target_t *t);
+static void rearm(pop3_target_t *t);
 
 /* Phase durations for the result: a phase ends when the next one starts. */
 static void track_phase(pop3_target_t *t, pop3_phase_t phase, double now) {
@@ -275,7 +314,15 @@ static void start_session(pop3_target_t *t) {
   collection_t *c = t->c;
   const pop3_monitor_t *m = t->monitor;
   pop3_session_options_t opts = {
-      .user = m->user, .password = m->password, .starttls = m->starttls};
+      .user = m->user,
+      .password = m->password,
+      .starttls = m->starttls,
+      .cached = t->have_capabilities ? &t->capabilities : NULL,
+      .pipeline_login = t->pipeline_login,
+      .auth = m->auth,
+      .token = c->token,
+      .host = m->host,
+      .port = m->port};
   pop3_session_init(&c->session, &opts);
   c->session_started = true;
   c->step = STEP_SESSION;
@@ -482,6 +529,18 @@ static void session_over(pop3_target_t *t) {
   finish(t);
 }
 
+/* Silence long enough to suspect a lost pipelined command: many round
+ * trips (the connect time measures one), never more than a quarter of the
+ * Timeout. */
+static double stall_after(const collection_t *c) {
+  double rtt = c->result.phase_seconds[POP3_PHASE_CONNECT];
+  double wait = rtt > 0 ? 8 * rtt : 0.2;
+  if (wait < 0.2)
+    wait = 0.2;
+  double limit = (c->deadline - c->start) / 4;
+  return wait < limit ? wait : limit;
+}
+
 /* Runs the session as far as the socket allows. */
 static void drive(pop3_target_t *t) {
   collection_t *c = t->c;
@@ -515,7 +574,7 @@ static void drive(pop3_target_t *t) {
         break;
       }
       if (read_input(t) == 0) {
-        c->stall_at = now + (c->deadline - c->start) / 4;
+        c->stall_at = now + stall_after(c);
         return;
       }
       break;
@@ -680,6 +739,151 @@ static bool parse_ip_literal(collection_t *c, const char *host, int port) {
   return c->addr_count > 0;
 }
 
+static void start_resolving(pop3_target_t *t) {
+  collection_t *c = t->c;
+  if (parse_ip_literal(c, t->monitor->host, t->monitor->port)) {
+    start_connecting(t);
+    return;
+  }
+  c->step = STEP_RESOLVE;
+  track_phase(t, POP3_PHASE_RESOLVE, pop3_now());
+  resolve_request_t *req = malloc(sizeof(*req));
+  if (req == NULL) {
+    pop3_error_t err;
+    pop3_error_set(&err, POP3_PHASE_RESOLVE, POP3_FAIL_RESOLVE,
+                   "out of memory");
+    abort_collection(t, &err);
+    return;
+  }
+  *req = (resolve_request_t){.target = t, .generation = t->generation};
+  struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC,
+                                      .ai_socktype = SOCK_STREAM};
+  /* may call resolved() before returning, e.g. from /etc/hosts */
+  ares_getaddrinfo(t->engine->resolver, t->monitor->host, NULL, &hints,
+                   resolved, req);
+}
+
+/* --- bearer tokens -------------------------------------------------------
+ * A TokenCommand may run up to the Timeout, so it runs in a thread of its
+ * own; its answer comes back through the wake-up descriptor. A TokenFile
+ * is a local read and is done in place. */
+
+typedef struct token_request {
+  pop3_engine_t *engine;
+  pop3_target_t *target;
+  unsigned generation;
+  char *const *argv;
+  double deadline;
+  int status;
+  pop3_error_t error;
+  char token[POP3_TOKEN_MAX + 1];
+  struct token_request *next;
+} token_request_t;
+
+static void token_request_free(token_request_t *req) {
+  explicit_bzero(req->token, sizeof(req->token));
+  free(req);
+}
+
+static void *token_thread(void *arg) {
+  token_request_t *req = arg;
+  pop3_engine_t *e = req->engine;
+  req->status = pop3_token_run_command(req->argv, req->deadline, req->token,
+                                       sizeof(req->token), &req->error);
+  pthread_mutex_lock(&e->lock);
+  req->next = e->tokens_done;
+  e->tokens_done = req;
+  e->token_threads--;
+  pthread_cond_broadcast(&e->token_threads_done);
+  pthread_mutex_unlock(&e->lock);
+  uint64_t one = 1;
+  if (write(e->wakefd, &one, sizeof(one)) < 0) {
+    /* already signalled */
+  }
+  return NULL;
+}
+
+static void token_ready(pop3_target_t *t, const char *token) {
+  collection_t *c = t->c;
+  c->token = malloc(POP3_TOKEN_MAX + 1);
+  if (c->token == NULL) {
+    pop3_error_t err;
+    pop3_error_set(&err, POP3_PHASE_AUTH, POP3_FAIL_TOKEN, "out of memory");
+    abort_collection(t, &err);
+    return;
+  }
+  snprintf(c->token, POP3_TOKEN_MAX + 1, "%s", token);
+  start_resolving(t);
+}
+
+static void fetch_token(pop3_target_t *t) {
+  collection_t *c = t->c;
+  const pop3_monitor_t *m = t->monitor;
+  pop3_error_t err;
+  c->step = STEP_TOKEN;
+  track_phase(t, POP3_PHASE_AUTH, pop3_now());
+  if (m->token_file != NULL) {
+    char token[POP3_TOKEN_MAX + 1];
+    int rc = pop3_token_read_file(m->token_file, token, sizeof(token), &err);
+    if (rc == 0)
+      token_ready(t, token);
+    else
+      abort_collection(t, &err);
+    explicit_bzero(token, sizeof(token));
+    return;
+  }
+  token_request_t *req = calloc(1, sizeof(*req));
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (req != NULL) {
+    *req = (token_request_t){.engine = t->engine,
+                             .target = t,
+                             .generation = t->generation,
+                             .argv = m->token_command,
+                             .deadline = c->deadline};
+    pthread_mutex_lock(&t->engine->lock);
+    t->engine->token_threads++;
+    pthread_mutex_unlock(&t->engine->lock);
+    if (pthread_create(&thread, &attr, token_thread, req) != 0) {
+      pthread_mutex_lock(&t->engine->lock);
+      t->engine->token_threads--;
+      pthread_mutex_unlock(&t->engine->lock);
+      free(req);
+      req = NULL;
+    }
+  }
+  pthread_attr_destroy(&attr);
+  if (req == NULL) {
+    pop3_error_set(&err, POP3_PHASE_AUTH, POP3_FAIL_TOKEN,
+                   "cannot run TokenCommand: out of resources");
+    abort_collection(t, &err);
+  }
+}
+
+static void take_tokens(pop3_engine_t *e) {
+  pthread_mutex_lock(&e->lock);
+  token_request_t *list = e->tokens_done;
+  e->tokens_done = NULL;
+  pthread_mutex_unlock(&e->lock);
+  while (list != NULL) {
+    token_request_t *req = list;
+    list = req->next;
+    pop3_target_t *t = req->target;
+    if (t->c != NULL && t->generation == req->generation &&
+        t->c->step == STEP_TOKEN) {
+      if (req->status == 0)
+        token_ready(t, req->token);
+      else
+        abort_collection(t, &req->error);
+      if (t->c != NULL)
+        rearm(t);
+    }
+    token_request_free(req);
+  }
+}
+
 static void start_collection(pop3_target_t *t) {
   collection_t *c = calloc(1, sizeof(*c));
   if (c == NULL) {
@@ -701,25 +905,10 @@ static void start_collection(pop3_target_t *t) {
   for (size_t i = 0; i <= POP3_PHASE_QUIT; i++)
     c->result.phase_seconds[i] = -1;
   timer_set(t, c->deadline);
-  if (parse_ip_literal(c, t->monitor->host, t->monitor->port)) {
-    start_connecting(t);
-    return;
-  }
-  c->step = STEP_RESOLVE;
-  resolve_request_t *req = malloc(sizeof(*req));
-  if (req == NULL) {
-    pop3_error_t err;
-    pop3_error_set(&err, POP3_PHASE_RESOLVE, POP3_FAIL_RESOLVE,
-                   "out of memory");
-    abort_collection(t, &err);
-    return;
-  }
-  *req = (resolve_request_t){.target = t, .generation = t->generation};
-  struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC,
-                                      .ai_socktype = SOCK_STREAM};
-  /* may call resolved() before returning, e.g. from /etc/hosts */
-  ares_getaddrinfo(t->engine->resolver, t->monitor->host, NULL, &hints,
-                   resolved, req);
+  if (pop3_monitor_uses_token(t->monitor))
+    fetch_token(t);
+  else
+    start_resolving(t);
 }
 
 /* --- timers ------------------------------------------------------------------- */
@@ -740,6 +929,11 @@ static void deadline_passed(pop3_target_t *t) {
   collection_t *c = t->c;
   pop3_error_t err;
   switch (c->step) {
+  case STEP_TOKEN:
+    t->generation++; /* the late token will be ignored */
+    pop3_error_set(&err, POP3_PHASE_AUTH, POP3_FAIL_TOKEN,
+                   "TokenCommand gave no token within the Timeout");
+    break;
   case STEP_RESOLVE:
     t->generation++; /* the late answer will be ignored */
     pop3_error_set(&err, POP3_PHASE_RESOLVE, POP3_FAIL_TIMEOUT,
@@ -781,8 +975,12 @@ static void timer_fired(pop3_target_t *t, double now) {
     return;
   }
   if (c->step == STEP_SESSION && now >= c->stall_at && !c->stall_reported) {
+    /* long silence: a pipelined STAT may have been lost by a server that
+     * hands the connection over after PASS; the session re-sends it */
     c->stall_reported = true;
     c->stall_at = HUGE_VAL;
+    pop3_session_stalled(&c->session);
+    drive(t);
   }
 }
 
@@ -815,6 +1013,7 @@ static void socket_ready(pop3_target_t *t) {
   case STEP_SESSION:
     drive(t);
     break;
+  case STEP_TOKEN:
   case STEP_RESOLVE:
     break;
   }
@@ -887,6 +1086,7 @@ void pop3_engine_run(pop3_engine_t *e, double until) {
     if (stop || pop3_now() >= until)
       return;
     take_pending(e);
+    take_tokens(e);
     fire_timers(e);
     if (e->until_idle && pop3_engine_busy(e) == 0)
       return;
@@ -955,6 +1155,7 @@ pop3_engine_t *pop3_engine_new(char *err, size_t err_size) {
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&e->idle, &attr);
+    pthread_cond_init(&e->token_threads_done, &attr);
     pthread_condattr_destroy(&attr);
     return e;
   }
@@ -969,6 +1170,15 @@ pop3_engine_t *pop3_engine_new(char *err, size_t err_size) {
 void pop3_engine_free(pop3_engine_t *e) {
   if (e == NULL)
     return;
+  /* TokenCommand threads end by their deadline (they kill the command) */
+  pthread_mutex_lock(&e->lock);
+  while (e->token_threads > 0)
+    pthread_cond_wait(&e->token_threads_done, &e->lock);
+  pthread_mutex_unlock(&e->lock);
+  for (token_request_t *req = e->tokens_done, *next; req != NULL; req = next) {
+    next = req->next;
+    token_request_free(req);
+  }
   for (size_t i = 0; i < e->targets_num; i++) {
     pop3_target_t *t = e->targets[i];
     if (t->c != NULL) {
@@ -986,6 +1196,7 @@ void pop3_engine_free(pop3_engine_t *e) {
   close(e->wakefd);
   pthread_mutex_destroy(&e->lock);
   pthread_cond_destroy(&e->idle);
+  pthread_cond_destroy(&e->token_threads_done);
   free(e);
 }
 
@@ -1007,6 +1218,7 @@ pop3_target_t *pop3_engine_add(pop3_engine_t *e, const pop3_monitor_t *m,
   }
   *t = (pop3_target_t){.engine = e,
                        .monitor = m,
+                       .pipeline_login = true,
                        .tls_ctx = tls_ctx,
                        .on_result = on_result,
                        .arg = arg,

@@ -380,6 +380,10 @@ class Session:
             reply = self.dispatch(cmd, line.partition(" ")[2])
             if reply == DROP:
                 raise Closed(f"dropped-after-{cmd.lower()}")
+            if reply == HOLD:
+                # a server stuck on a command answers nothing after it
+                # either, not even commands pipelined behind it
+                self.hold(log_commands=True)
             if reply is not None and reply != HOLD:
                 self.send(reply)
             if cmd == "QUIT" and reply != HOLD:
