@@ -406,6 +406,12 @@ static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
     return get_boolean(n, child, &m->verify_peer);
   if (strcasecmp("VerifyHost", key) == 0)
     return get_boolean(n, child, &m->verify_host);
+  if (strcasecmp("CollectTimings", key) == 0)
+    return get_boolean(n, child, &m->collect_timings);
+  if (strcasecmp("CollectCertificate", key) == 0)
+    return get_boolean(n, child, &m->collect_certificate);
+  if (strcasecmp("CollectAvailability", key) == 0)
+    return get_boolean(n, child, &m->collect_availability);
   ERROR("pop3 plugin: monitor \"%s\": unknown option \"%s\"", n, key);
   return -1;
 }
@@ -501,6 +507,9 @@ static pop3_monitor_t *monitor_with_defaults(void) {
   m->interval = POP3_DEFAULT_INTERVAL;
   m->verify_peer = true;
   m->verify_host = true;
+  m->collect_timings = true;
+  m->collect_certificate = true;
+  m->collect_availability = true;
   return m;
 }
 

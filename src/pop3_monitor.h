@@ -33,6 +33,10 @@ typedef struct {
   char *ca_cert;     /* extra trust anchors, may be NULL */
   bool verify_peer;
   bool verify_host;
+  /* what is dispatched besides email_count, mailbox_size, response_time */
+  bool collect_timings;     /* duration/<phase> */
+  bool collect_certificate; /* timeleft/certificate */
+  bool collect_availability; /* bool/available */
 } pop3_monitor_t;
 
 /* Frees the strings (the password is cleansed first) and the monitor. */

@@ -198,8 +198,9 @@ static void report_success(pop3_instance_t *inst, const pop3_result_t *r) {
       snprintf(tls, sizeof(tls), "%s (%s)", r->tls_version, r->tls_cipher);
     else
       snprintf(tls, sizeof(tls), "no TLS");
-    INFO("pop3 plugin: %s: first collection from %s, %s, capabilities: %s",
-         label, r->address, tls, caps);
+    INFO("pop3 plugin: %s: first collection from %s, %s, login %s, "
+         "capabilities: %s",
+         label, r->address, tls, pop3_auth_name(r->auth_used), caps);
     inst->announced = true;
   }
 }
@@ -218,6 +219,18 @@ static void dispatch(const pop3_monitor_t *m, const char *type,
   if (type_instance != NULL)
     sstrncpy(vl.type_instance, type_instance, sizeof(vl.type_instance));
   plugin_dispatch_values(&vl);
+}
+
+/* Seconds per phase; the phases a collection did not go through (TLS on
+ * a plain connection) are left out. */
+static void dispatch_timings(const pop3_monitor_t *m, const pop3_result_t *r) {
+  static const pop3_phase_t phases[] = {POP3_PHASE_CONNECT, POP3_PHASE_TLS,
+                                        POP3_PHASE_GREETING, POP3_PHASE_AUTH,
+                                        POP3_PHASE_STAT};
+  for (size_t i = 0; i < STATIC_ARRAY_SIZE(phases); i++)
+    if (r->phase_seconds[phases[i]] >= 0)
+      dispatch(m, "duration", pop3_phase_name(phases[i]),
+               r->phase_seconds[phases[i]]);
 }
 
 /* --- results (engine thread) ------------------------------------------------ */
@@ -257,6 +270,8 @@ static void on_result(const pop3_result_t *r, void *arg) {
     return;
   }
   honour_login_delay(inst, r);
+  if (m->collect_availability)
+    dispatch(m, "bool", "available", r->ok ? 1 : 0);
   if (!r->ok) {
     report_failure(inst, r);
     return;
@@ -264,6 +279,12 @@ static void on_result(const pop3_result_t *r, void *arg) {
   dispatch(m, "email_count", NULL, (gauge_t)r->message_count);
   dispatch(m, "bytes", "mailbox_size", (gauge_t)r->mailbox_size);
   dispatch(m, "response_time", NULL, r->response_time);
+  if (m->collect_timings)
+    dispatch_timings(m, r);
+  if (m->collect_certificate && r->cert_not_after > 0) {
+    double left = difftime((time_t)r->cert_not_after, time(NULL));
+    dispatch(m, "timeleft", "certificate", left > 0 ? left : 0);
+  }
   report_success(inst, r);
 }
 

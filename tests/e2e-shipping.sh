@@ -526,12 +526,15 @@ for v in json.load(sys.stdin)["results"][0]["series"][0]["values"]:
     echo "pop3_value,host=$EDGE_HOST,instance=$m,type=bytes,type_instance=mailbox_size"
     echo "pop3_value,host=$EDGE_HOST,instance=$m,type=email_count"
     echo "pop3_value,host=$EDGE_HOST,instance=$m,type=response_time"
+    echo "pop3_value,host=$EDGE_HOST,instance=$m,type=bool,type_instance=available"
+    # TLS monitors also report the days their certificate has left
+    [[ $m == few ]] || echo "pop3_value,host=$EDGE_HOST,instance=$m,type=timeleft,type_instance=certificate"
   done | sort)
   [[ $series == "$want_series" ]] || fail "influxdb: series are
 $series
 expected
 $want_series"
-  ok "influxdb: SHOW SERIES FROM pop3_value lists exactly the 9 series (3 monitors x count, size, response time)"
+  ok "influxdb: SHOW SERIES FROM pop3_value lists exactly the 14 series (3 monitors x count, size, response time, available; 2 certificates)"
   measurements=$(influxql 'SHOW MEASUREMENTS')
   [[ $measurements == *'["pop3_value"]'* ]] || fail "influxdb: measurements $measurements"
   ok "influxdb: one measurement, pop3_value"

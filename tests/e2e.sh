@@ -80,6 +80,9 @@ LoadPlugin pop3
     User "$POP3_USER_EMPTY"
     Password "$POP3_PASS_EMPTY"
     Detect true
+    CollectTimings false
+    CollectCertificate false
+    CollectAvailability false
   </Monitor>
 $extra
 </Plugin>
@@ -148,8 +151,28 @@ grep -q 'ERROR\] pop3 plugin: monitor "wrong-password" 127.0.0.1:[0-9]*: auth: s
   grep -q 'pop3 plugin: monitor "wrong-password" 127.0.0.1:[0-9]*: auth: server refused the login \[AUTH\]' "$log" ||
   fail "no ERROR line for the wrong password"
 ok "a refused login is one ERROR line naming monitor, host:port and phase"
-[[ ! -e $dir/once.csv/e2e-host/pop3-wrong-password ]] || fail "failed monitor dispatched"
+! ls "$dir"/once.csv/e2e-host/pop3-wrong-password/{email_count,bytes}-* >/dev/null 2>&1 ||
+  fail "failed monitor dispatched a count or size"
 ok "a failed collection dispatches no count or size"
+expect_value once wrong-password bool-available 0
+expect_value once few-plain bool-available 1
+for p in connect greeting auth stat; do
+  v=$(csv_value once few-plain "duration-$p") || fail "few-plain: no duration-$p"
+  awk -v v="$v" 'BEGIN { exit !(v >= 0 && v < 5) }' || fail "duration-$p $v"
+done
+! ls "$dir"/once.csv/e2e-host/pop3-few-plain/duration-tls-* >/dev/null 2>&1 ||
+  fail "a plain monitor reported a TLS duration"
+v=$(csv_value once many-ssl duration-tls) || fail "many-ssl: no duration-tls"
+ok "phase durations: connect, greeting, auth, stat (and tls only with TLS)"
+# the harness's server certificate is valid for 2 days
+left=$(csv_value once many-ssl timeleft-certificate) || fail "no timeleft-certificate"
+awk -v v="$left" 'BEGIN { exit !(v > 86400 && v <= 2 * 86400) }' || fail "timeleft $left"
+ok "timeleft-certificate = $left s (the test certificate's remaining validity)"
+for f in bool-available duration-connect timeleft-certificate; do
+  ! ls "$dir"/once.csv/e2e-host/pop3-empty-starttls/$f-* >/dev/null 2>&1 ||
+    fail "empty-starttls dispatched $f though its Collect option is false"
+done
+ok "CollectTimings/CollectCertificate/CollectAvailability false turn them off"
 grep -q 'monitor "bad-host": option Host: "pop3://127.0.0.1" must not carry a scheme' "$log" ||
   fail "no config error for the bad host"
 ok "a bad monitor block is skipped with a clear error, the others run"

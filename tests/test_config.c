@@ -90,6 +90,8 @@ START_TEST(test_defaults) {
   ck_assert_int_eq(m->port, 110);
   ck_assert(!m->ssl && !m->starttls && !m->detect);
   ck_assert(m->verify_peer && m->verify_host);
+  ck_assert(m->collect_timings && m->collect_certificate &&
+            m->collect_availability);
   ck_assert_double_eq(m->timeout, 5.0);
   ck_assert_double_eq(m->interval, 30.0);
   ck_assert_ptr_null(m->ca_cert);
@@ -137,6 +139,18 @@ START_TEST(test_explicit_port_and_starttls) {
   ck_assert_int_eq(m->port, 1110);
   ck_assert(m->starttls && !m->ssl);
   ck_assert_str_eq(m->host, "::1");
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_collect_switches) {
+  const opt_t opts[] = {HOST, USER, PASS, B("CollectTimings", false),
+                        B("CollectCertificate", false),
+                        B("CollectAvailability", false), {0}};
+  pop3_monitor_t *m = parse("quiet", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert(!m->collect_timings && !m->collect_certificate &&
+            !m->collect_availability);
   pop3_monitor_free(m);
 }
 END_TEST
@@ -348,6 +362,9 @@ static const bad_case_t bad_cases[] = {
     {"m", {HOST, USER, PASS, S("CACert", "/etc"), B("SSL", true)}, "option CACert: \"/etc\" is not a file"},
     {"m", {HOST, USER, PASS, S("VerifyPeer", "no")}, "option VerifyPeer: expected"},
     {"m", {HOST, USER, PASS, N("VerifyHost", 1)}, "option VerifyHost: expected"},
+    {"m", {HOST, USER, PASS, S("CollectTimings", "no")}, "option CollectTimings: expected"},
+    {"m", {HOST, USER, PASS, N("CollectCertificate", 0)}, "option CollectCertificate: expected"},
+    {"m", {HOST, USER, PASS, NONE("CollectAvailability")}, "option CollectAvailability: expected"},
     {"m", {HOST, USER, PASS, B("Detect", true), S("Bogus", "x")}, "unknown option \"Bogus\""},
     {"m", {HOST, USER, PASS, S("Description", long_text)}, "option Description: value longer than"},
     {"", {HOST, USER, PASS}, "the monitor name is empty"},
@@ -465,6 +482,7 @@ int main(void) {
   tcase_add_test(tc, test_every_option);
   tcase_add_test(tc, test_explicit_port_and_starttls);
   tcase_add_test(tc, test_port_as_string);
+  tcase_add_test(tc, test_collect_switches);
   tcase_add_test(tc, test_password_file);
   tcase_add_test(tc, test_password_file_readable_by_others_warns);
   tcase_add_test(tc, test_cleartext_to_remote_host_warns);
