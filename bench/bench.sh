@@ -351,10 +351,12 @@ cg_pair py_plain "$PY" "$HERE/peer_poplib.py" plain @N@ 127.0.0.1 110 "$BUSER" "
 cg_pair py_ssl "$PY" "$HERE/peer_poplib.py" ssl @N@ 127.0.0.1 995 "$BUSER" "$BPASS" "$CA"
 fi
 
+if stage cpu; then
 say "== Client CPU time per collection, loopback, no valgrind ((N+1) - 1 method, N = $((4 * CG_N)));"
 say "   Java: callgrind is impractical on a JVM and perf counters are not available"
 say "   here, so CPU time (getProcessCpuTime, 10 ms ticks) of $((10 * CG_N)) collections after 20 warm-up ones"
 CN=$((4 * CG_N)) JN=$((10 * CG_N))
+fi
 for mode in plain ssl; do
   stage cpu || break
   flag=$(mode_flags $mode) port=$(mode_port $mode)
@@ -378,11 +380,13 @@ for mode in plain ssl; do
 done
 
 # ------------------------------------------------------------------ scale
+if stage scale; then
 say "== Scale: the real collectd daemon with build/pop3.so, ${SCALE_RTT_MS} ms RTT, Interval ${INTERVAL} s, plain,"
 say "   2 intervals per row; values counted by collectd's network plugin -> bench/count_values.py"
 set_rtt "$SCALE_RTT_MS"
 c100=$(connect_ms "$IP_S" 110 10)
 say "  TCP connect at ${SCALE_RTT_MS} ms RTT: $c100 ms"
+fi
 mkdir -p "$W/plugins"
 cp "$BUILD/pop3.so" "$W/plugins/pop3.so"
 
@@ -444,8 +448,11 @@ EOF
   # the connects are spread over min(Interval/2, 2 ms x monitors)
   spread=$(awk -v m="$m" -v i="$INTERVAL" 'BEGIN { s = 0.002 * m; if (s > i / 2) s = i / 2; print s }')
   dur=$(awk -v s="$spread" -v i="$INTERVAL" 'BEGIN { printf "%d", 2 * i + s + 6 }')
-  sleep "$dur"
-  alive "$cpid" || { tail -n 20 "$d/collectd.log" "$d/stdout.log" >&2; die "collectd died"; }
+  for ((i = 0; i < dur; i++)); do
+    alive "$cpid" || { tail -n 5 "$d/collectd.log" "$d/stdout.log" >&2; die "collectd exited"; }
+    sleep 1 &
+    wait $! # a signal to this script is handled at once, not after the sleep
+  done
   j1=$(awk '{ print $14 + $15 }' "/proc/$cpid/stat")
   hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$cpid/status")
   s1=$(ns_jiffies "$NS_S")
