@@ -1052,6 +1052,55 @@ START_TEST(no_valid_monitor) {
 }
 END_TEST
 
+/* Weak settings are accepted with one WARNING each, at start-up: a
+ * password in clear text to a host that is not loopback (saying how to turn
+ * on TLS), TLS verification off. */
+START_TEST(weak_settings_warn_once) {
+  ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
+  oconfig_item_t *root;
+  oconfig_item_t *block = parse_plugin_block(
+      "<Plugin pop3>\n"
+      "<Monitor \"cleartext\">\n Host \"192.0.2.1\"\n User \"u\"\n"
+      " Password \"Weak-Pw-1\"\n</Monitor>\n"
+      "<Monitor \"loopback\">\n Host \"127.0.0.1\"\n User \"u\"\n"
+      " Password \"Weak-Pw-1\"\n</Monitor>\n"
+      "<Monitor \"noverify\">\n Host \"mail.example.com\"\n SSL true\n"
+      " VerifyPeer false\n User \"u\"\n Password \"Weak-Pw-1\"\n</Monitor>\n"
+      "</Plugin>\n",
+      &root);
+  ck_assert_int_eq(ph_config(block), 0);
+  ck_assert_int_eq(ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                           .severity = LOG_ERR}),
+                   0);
+  ph_filter_t clear = {.kind = PH_LOG,
+                       .severity = LOG_WARNING,
+                       .contains = "\"cleartext\"",
+                       .contains2 = "clear text"};
+  ck_assert_msg(ph_count(&clear) == 1, "no (or more than one) clear-text "
+                                       "warning");
+  ph_event_t e;
+  ck_assert(ph_nth(&clear, 1, &e));
+  ck_assert_msg(strstr(e.message, "SSL") != NULL &&
+                    strstr(e.message, "StartTLS") != NULL,
+                "the warning does not say how to turn on TLS: %s", e.message);
+  ck_assert_int_eq(ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                           .severity = LOG_WARNING,
+                                           .contains = "\"loopback\""}),
+                   0);
+  ck_assert_int_eq(ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                           .severity = LOG_WARNING,
+                                           .contains = "\"noverify\"",
+                                           .contains2 = "VerifyPeer"}),
+                   1);
+  ck_assert_int_eq(ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                           .contains = "Weak-Pw"}),
+                   0);
+  ck_assert_int_eq(ph_shutdown(), 0);
+  ph_unload();
+  ph_free_config(root);
+}
+END_TEST
+
 /* --- LOGIN-DELAY ---------------------------------------------------------------
  * The server asks for 600 s between logins ([LOGIN-DELAY 600] refusing the
  * login, or LOGIN-DELAY 600 in CAPA, longer than the Interval): the plugin
@@ -1164,7 +1213,7 @@ int main(void) {
   snprintf(path, sizeof(path), "%s/passwords.secrets", env("FAULT_LOGS"));
   FILE *fh = fopen(path, "a");
   if (fh != NULL) {
-    fprintf(fh, "%s\n%s\nBadCfg-Pw-1\nBadCfgLB\n", fault_password,
+    fprintf(fh, "%s\n%s\nBadCfg-Pw-1\nBadCfgLB\nWeak-Pw-1\n", fault_password,
             healthy_password);
     fclose(fh);
   }
@@ -1188,6 +1237,7 @@ int main(void) {
   tcase_set_timeout(config, 30);
   tcase_add_test(config, bad_configurations);
   tcase_add_test(config, no_valid_monitor);
+  tcase_add_test(config, weak_settings_warn_once);
   suite_add_tcase(s, config);
 
   SRunner *sr = srunner_create(s);
