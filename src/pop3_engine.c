@@ -12,6 +12,7 @@
 #include <math.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,7 @@ typedef struct {
   pop3_phase_t phase;
   bool stall_reported;
 
-  struct sockaddr_storage addrs[MAX_ADDRESSES];
-  socklen_t addr_lens[MAX_ADDRESSES];
   size_t addr_count, addr_next;
-  char tried[POP3_ERROR_MAX];
   size_t tried_len;
   bool last_timed_out;
 
@@ -63,13 +61,20 @@ typedef struct {
   bool stls; /* the TLS in progress is the STLS upgrade */
 
   char *token; /* bearer token, cleansed and freed with the collection */
-  pop3_session_t session;
   bool session_started;
-  char input[INPUT_SIZE];
   size_t input_len, input_pos;
 
   pop3_result_t result;
   bool reported;
+
+  /* Not zeroed at the start of a collection (their counts and lengths say
+   * what is valid): zeroing 20 KB would cost more than the whole protocol
+   * exchange. `addrs` must stay the first of them. */
+  struct sockaddr_storage addrs[MAX_ADDRESSES];
+  socklen_t addr_lens[MAX_ADDRESSES];
+  char tried[POP3_ERROR_MAX];
+  char input[INPUT_SIZE];
+  pop3_session_t session; /* initialised by pop3_session_init */
 } collection_t;
 
 struct pop3_target {
@@ -271,7 +276,8 @@ static void finish(pop3_target_t *t) {
     ERR_clear_error();
   }
   close_socket(t);
-  pop3_session_clear(&c->session);
+  if (c->session_started)
+    pop3_session_clear(&c->session);
   if (c->token != NULL) {
     explicit_bzero(c->token, POP3_TOKEN_MAX + 1);
     free(c->token);
@@ -885,7 +891,11 @@ static void take_tokens(pop3_engine_t *e) {
 }
 
 static void start_collection(pop3_target_t *t) {
-  collection_t *c = calloc(1, sizeof(*c));
+  collection_t *c = malloc(sizeof(*c));
+  if (c != NULL) {
+    memset(c, 0, offsetof(collection_t, addrs));
+    c->tried[0] = '\0';
+  }
   if (c == NULL) {
     pthread_mutex_lock(&t->engine->lock);
     t->in_flight = false;

@@ -11,6 +11,8 @@
 #define _GNU_SOURCE /* memmem */
 #include "pop3_session.h"
 
+#include <stddef.h>
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -315,6 +317,8 @@ static bool queue_line(pop3_session_t *s, size_t limit,
   }
   memcpy(p, "\r\n", 2);
   s->output_len += len;
+  if (s->output_len > s->output_peak)
+    s->output_peak = s->output_len;
   return true;
 }
 
@@ -342,6 +346,8 @@ static bool queue_base64(pop3_session_t *s, size_t limit, const char *prefix,
   b64_encode(raw, raw_len, p + prefix_len);
   memcpy(p + len - 2, "\r\n", 2);
   s->output_len += len;
+  if (s->output_len > s->output_peak)
+    s->output_peak = s->output_len;
   return true;
 }
 
@@ -365,7 +371,7 @@ static bool queue_credential(pop3_session_t *s, const char *verb,
 }
 
 static void cleanse_output(pop3_session_t *s) {
-  explicit_bzero(s->output, sizeof(s->output));
+  explicit_bzero(s->output, s->output_peak);
   s->output_len = 0;
 }
 
@@ -1273,7 +1279,7 @@ static void reject_injection(pop3_session_t *s, size_t extra) {
 /* ---- public API -------------------------------------------------------- */
 
 void pop3_session_init(pop3_session_t *s, const pop3_session_options_t *opts) {
-  memset(s, 0, sizeof(*s));
+  memset(s, 0, offsetof(pop3_session_t, line));
   s->options = *opts;
   s->capabilities.login_delay = -1;
   s->use_cache = opts->cached != NULL && opts->cached->known;
@@ -1442,4 +1448,9 @@ pop3_phase_t pop3_session_phase(const pop3_session_t *s) {
   return s->error.phase;
 }
 
-void pop3_session_clear(pop3_session_t *s) { explicit_bzero(s, sizeof(*s)); }
+/* Everything but the buffers, and of the output every byte ever used: the
+ * rest of it was never written in this session. */
+void pop3_session_clear(pop3_session_t *s) {
+  explicit_bzero(s->output, s->output_peak);
+  explicit_bzero(s, offsetof(pop3_session_t, line));
+}

@@ -5,6 +5,7 @@
  * whole, split in two at every byte, and one byte at a time. */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
+#include <stddef.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1631,10 +1632,21 @@ START_TEST(test_output_sent_cleanses) {
   ck_assert_ptr_null(memmem(&s, sizeof(s), PASSWORD, strlen(PASSWORD)));
   pop3_session_output_sent(&s, len + 100); /* more than pending: clamped */
   ck_assert_ptr_null(pop3_session_output(&s, &len));
-  for (size_t i = 0; i < sizeof(s.output); i++)
+  ck_assert_uint_gt(s.output_peak, 0);
+  for (size_t i = 0; i < s.output_peak; i++)
     ck_assert_int_eq(s.output[i], 0);
 }
 END_TEST
+
+/* After pop3_session_clear: every field zero, and every output byte the
+ * session ever wrote; the line buffer keeps only server text. */
+static void assert_cleared(const pop3_session_t *s, size_t output_peak) {
+  const unsigned char *bytes = (const unsigned char *)s;
+  for (size_t i = 0; i < offsetof(pop3_session_t, line); i++)
+    ck_assert_uint_eq(bytes[i], 0);
+  for (size_t i = 0; i < output_peak; i++)
+    ck_assert_uint_eq((unsigned char)s->output[i], 0);
+}
 
 START_TEST(test_clear) {
   pop3_session_options_t opts = {.user = USER_NAME, .password = PASSWORD};
@@ -1647,10 +1659,10 @@ START_TEST(test_clear) {
   feed_all(&s, USER_OK);
   /* PASS is pending: the password is in the output buffer */
   ck_assert_ptr_nonnull(memmem(&s, sizeof(s), PASSWORD, strlen(PASSWORD)));
+  size_t peak = s.output_peak;
   pop3_session_clear(&s);
-  const unsigned char *bytes = (const unsigned char *)&s;
-  for (size_t i = 0; i < sizeof(s); i++)
-    ck_assert_uint_eq(bytes[i], 0);
+  assert_cleared(&s, peak);
+  ck_assert_ptr_null(memmem(&s, sizeof(s), PASSWORD, strlen(PASSWORD)));
 }
 END_TEST
 
@@ -1816,10 +1828,11 @@ START_TEST(test_clear_token) {
   size_t len = 0;
   const char *out = pop3_session_output(&s, &len);
   ck_assert_ptr_nonnull(memmem(out, len, "dXNlcj1hbGljZQFhdXRo", 20));
+  size_t peak = s.output_peak;
   pop3_session_clear(&s);
-  const unsigned char *bytes = (const unsigned char *)&s;
-  for (size_t i = 0; i < sizeof(s); i++)
-    ck_assert_uint_eq(bytes[i], 0);
+  assert_cleared(&s, peak);
+  ck_assert_ptr_null(memmem(&s, sizeof(s), "dXNlcj1hbGljZQFhdXRo", 20));
+  ck_assert_ptr_null(memmem(&s, sizeof(s), TOKEN, strlen(TOKEN)));
 }
 END_TEST
 
