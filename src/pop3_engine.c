@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -637,6 +639,10 @@ static void connect_next(pop3_target_t *t) {
       note_attempt_failure(c, errno);
       continue;
     }
+    /* every write is a whole command burst: Nagle would only hold a burst
+     * back until the previous segment (e.g. TLS Finished) is acknowledged */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* share the time left between the addresses still to try, so one
      * silent address cannot eat the whole Timeout */
     double now = pop3_now();
