@@ -52,7 +52,7 @@ fuzz-smoke: $(BUILD)/fuzz_session
 
 # --- AddressSanitizer + UndefinedBehaviorSanitizer -----------------------------
 # The same rules, built again in build-asan/ with the sanitizers; the unit,
-# integration, probe and fault tests run on those binaries (the fault tests
+# integration, auth, probe and fault tests run on those binaries (the fault tests
 # dlopen() the sanitized pop3.so from the sanitized host).
 SAN_BUILD := build-asan
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -69,7 +69,7 @@ sanitize-build:
 	CFLAGS="$(SAN_FLAGS)" $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) \
 	  $(SAN_BUILD)/pop3.so $(SAN_BUILD)/pop3-probe $(SAN_BUILD)/test_session \
 	  $(SAN_BUILD)/test_config $(SAN_BUILD)/test_integration \
-	  $(SAN_BUILD)/test_faults
+	  $(SAN_BUILD)/test_token $(SAN_BUILD)/test_auth $(SAN_BUILD)/test_faults
 
 # pop3-probe runs without leak detection here: it leaks the option tree it
 # builds from its flags (src/pop3_probe.c); `make sanitize-probe-leaks`
@@ -77,7 +77,9 @@ sanitize-build:
 sanitize: sanitize-build
 	$(SAN_ENV) $(SAN_BUILD)/test_session
 	$(SAN_ENV) $(SAN_BUILD)/test_config
-	$(SAN_ENV) tests/run-integration.sh $(SAN_BUILD)/test_integration
+	$(SAN_ENV) $(SAN_BUILD)/test_token
+	$(SAN_ENV) tests/run-integration.sh $(SAN_BUILD)/test_integration \
+	  $(SAN_BUILD)/test_auth
 	$(SAN_ENV) ASAN_OPTIONS=$(SAN_ASAN):detect_leaks=0 \
 	  tests/test_probe.sh $(SAN_BUILD)/pop3-probe
 	$(SAN_ENV) tests/run-faults.sh $(SAN_BUILD)/test_faults $(SAN_BUILD)/pop3.so
