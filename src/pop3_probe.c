@@ -120,6 +120,19 @@ typedef struct {
   oconfig_item_t *block; /* built from flags */
 } probe_args_t;
 
+/* The option tree built from the flags: the root lives on main's stack. */
+static void free_options(oconfig_item_t *item) {
+  for (int i = 0; i < item->values_num; i++)
+    if (item->values[i].type == OCONFIG_TYPE_STRING)
+      free(item->values[i].value.string);
+  free(item->values);
+  for (int i = 0; i < item->children_num; i++) {
+    free_options(&item->children[i]);
+    free(item->children[i].key);
+  }
+  free(item->children);
+}
+
 static int unknown(const char *fmt, const char *arg) {
   printf("POP3 UNKNOWN - ");
   printf(fmt, arg);
@@ -301,10 +314,13 @@ int main(int argc, char **argv) {
   oconfig_item_t block = {.key = "Monitor"};
   probe_args_t a = {.block = &block};
   pop3_standalone_quiet(true);
-  if (parse_args(argc, argv, &a) != STATE_OK)
+  if (parse_args(argc, argv, &a) != STATE_OK) {
+    free_options(&block);
     return STATE_UNKNOWN;
+  }
   pop3_monitor_t *m = a.config ? monitor_from_config(&a)
                                : monitor_from_flags(&a);
+  free_options(&block);
   if (m == NULL)
     return STATE_UNKNOWN;
   SSL_CTX *ctx = NULL;

@@ -342,7 +342,8 @@ static bool queue_base64(pop3_session_t *s, size_t limit, const char *prefix,
   if (len > limit || len > sizeof(s->output) - s->output_len)
     return false;
   char *p = s->output + s->output_len;
-  memcpy(p, prefix, prefix_len);
+  if (prefix_len > 0) /* memcpy with a NULL source is undefined, even for 0 */
+    memcpy(p, prefix, prefix_len);
   b64_encode(raw, raw_len, p + prefix_len);
   memcpy(p + len - 2, "\r\n", 2);
   s->output_len += len;
