@@ -24,6 +24,9 @@ else
   N=15; CG_N=10; SCALES=(100 1000 5000)
 fi
 [[ -n ${BENCH_SCALES:-} ]] && read -r -a SCALES <<<"$BENCH_SCALES"
+# BENCH_MONITOR_EXTRA: option lines added to every scale <Monitor> block
+MONITOR_EXTRA=${BENCH_MONITOR_EXTRA:+$BENCH_MONITOR_EXTRA
+}
 # BENCH_STAGES (for working on the bench): any of rtt peers instr cpu scale
 STAGES=" ${BENCH_STAGES:-rtt peers instr cpu scale} "
 stage() { [[ $STAGES == *" $1 "* ]]; }
@@ -427,8 +430,8 @@ LoadPlugin pop3
 <Plugin pop3>
 EOF
     for ((i = 0; i < m; i++)); do
-      printf '  <Monitor "m%05d">\n    Host "%s"\n    Port %s\n    User "%s"\n    Password "%s"\n  </Monitor>\n' \
-        "$i" "$host" "$port" "$BUSER" "$BPASS"
+      printf '  <Monitor "m%05d">\n    Host "%s"\n    Port %s\n    User "%s"\n    Password "%s"\n%s  </Monitor>\n' \
+        "$i" "$host" "$port" "$BUSER" "$BPASS" "$MONITOR_EXTRA"
     done
     echo "</Plugin>"
   } >"$d/collectd.conf"
