@@ -68,10 +68,12 @@ $(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	  $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS)
 
 $(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_collectd.h \
-		src/pop3_config.c src/pop3_monitor.c src/pop3_token.c $(CORE_SRC) \
+		src/pop3_config.c src/pop3_monitor.c src/pop3_token.c \
+		src/pop3_conffile.c $(CORE_SRC) \
 		$(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_config.c \
 	  tests/mock_collectd.c src/pop3_config.c src/pop3_monitor.c \
+	  src/pop3_conffile.c \
 	  src/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
 
 $(BUILD)/test_integration: tests/test_integration.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)

@@ -12,7 +12,7 @@
 # tests/check-secrets.sh.
 export POP3_TEST_LOGS ?= $(CURDIR)/build/test-logs
 
-HOST_SRC := tests/plugin_host.c
+HOST_SRC := tests/plugin_host.c src/pop3_conffile.c
 HOST_HDR := tests/plugin_host.h
 # The host exports the daemon API to the dlopen()ed plugin.
 HOST_LDFLAGS := -rdynamic -ldl -lpthread -lm

@@ -1,5 +1,6 @@
 /* mock_collectd.c: see mock_collectd.h. */
 #include "mock_collectd.h"
+#include "pop3_conffile.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,20 +119,4 @@ oconfig_item_t *mock_block(const char *key, const char *name, ...) {
   return block;
 }
 
-static void free_contents(oconfig_item_t *ci) {
-  for (int i = 0; i < ci->values_num; i++)
-    if (ci->values[i].type == OCONFIG_TYPE_STRING)
-      free(ci->values[i].value.string);
-  free(ci->values);
-  for (int i = 0; i < ci->children_num; i++)
-    free_contents(&ci->children[i]);
-  free(ci->children);
-  free(ci->key);
-}
-
-void mock_free(oconfig_item_t *ci) {
-  if (ci == NULL)
-    return;
-  free_contents(ci);
-  free(ci);
-}
+void mock_free(oconfig_item_t *ci) { pop3_conffile_free(ci); }

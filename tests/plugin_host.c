@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "plugin_host.h"
+#include "pop3_conffile.h"
 
 /* ======================================================================
  * the daemon's globals
@@ -1599,23 +1600,7 @@ static void add_child(oconfig_item_t *parent, oconfig_item_t *child) {
   free(child);
 }
 
-static void free_contents(oconfig_item_t *ci) {
-  for (int i = 0; i < ci->values_num; i++)
-    if (ci->values[i].type == OCONFIG_TYPE_STRING)
-      free(ci->values[i].value.string);
-  free(ci->values);
-  for (int i = 0; i < ci->children_num; i++)
-    free_contents(&ci->children[i]);
-  free(ci->children);
-  free(ci->key);
-}
-
-void ph_free_config(oconfig_item_t *root) {
-  if (root == NULL)
-    return;
-  free_contents(root);
-  free(root);
-}
+void ph_free_config(oconfig_item_t *root) { pop3_conffile_free(root); }
 
 oconfig_item_t *ph_child(const oconfig_item_t *ci, const char *key) {
   for (int i = 0; i < ci->children_num; i++)

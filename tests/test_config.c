@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mock_collectd.h"
+#include "pop3_conffile.h"
 #include "pop3_config.h"
 
 #define SECRET "pw-Sekr3t-never-logged"
@@ -443,6 +444,79 @@ START_TEST(test_bad_config) {
 }
 END_TEST
 
+/* --- reading collectd.conf (pop3-probe --config) ------------------------ */
+
+static oconfig_item_t *read_conf(const char *text, char *err, size_t size) {
+  char path[64] = "/tmp/pop3-conf-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  oconfig_item_t *root = pop3_conffile_read(path, err, size);
+  unlink(path);
+  return root;
+}
+
+START_TEST(test_conffile_reads_collectd_syntax) {
+  char err[256] = "";
+  oconfig_item_t *root = read_conf(
+      "# a comment\n"
+      "LoadPlugin pop3\n"
+      "<Plugin \"pop3\">\n"
+      "  <Monitor \"inbox\">   # trailing comment\n"
+      "    Host \"127.0.0.1\"\n"
+      "    Port 2110\n"
+      "    StartTLS true\n"
+      "    User \"al\\\"ice\"\n"
+      "    Password \\\n"
+      "      \"" SECRET "\"\n"
+      "  </Monitor>\n"
+      "</Plugin>\n",
+      err, sizeof(err));
+  ck_assert_msg(root != NULL, "%s", err);
+  const oconfig_item_t *plugin = pop3_conffile_find(root, "plugin", "pop3");
+  ck_assert_ptr_nonnull(plugin);
+  const oconfig_item_t *block = pop3_conffile_find(plugin, "Monitor", "inbox");
+  ck_assert_ptr_nonnull(block);
+  ck_assert_ptr_eq(block->parent, plugin);
+  ck_assert_ptr_null(pop3_conffile_find(plugin, "Monitor", "other"));
+  mock_log_reset();
+  pop3_monitor_t *m = pop3_config_monitor(block);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->port, 2110);
+  ck_assert(m->starttls);
+  ck_assert_str_eq(m->user, "al\"ice");
+  ck_assert_str_eq(m->password, SECRET); /* joined across the line break */
+  pop3_monitor_free(m);
+  pop3_conffile_free(root);
+}
+END_TEST
+
+static const struct {
+  const char *text, *expect;
+} bad_conffiles[] = {
+    {"<Plugin pop3>\n  <Monitor \"a\">\n  </Monitor>\n", ":3: a block is not closed"},
+    {"<Plugin pop3>\n</Monitor>\n", ":2: closing tag does not match"},
+    {"Host \"127.0.0.1\n", ":1: unterminated string"},
+    {"<Plugin pop3\n", ":1: missing '>'"},
+    {"</Plugin>\n", ":1: closing tag does not match"},
+};
+
+START_TEST(test_conffile_errors_name_the_line) {
+  char err[256] = "";
+  oconfig_item_t *root = read_conf(bad_conffiles[_i].text, err, sizeof(err));
+  ck_assert_ptr_null(root);
+  ck_assert_msg(strstr(err, bad_conffiles[_i].expect) != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(test_conffile_missing_file) {
+  char err[256] = "";
+  ck_assert_ptr_null(pop3_conffile_read("/nonexistent/c.conf", err, sizeof(err)));
+  ck_assert_ptr_nonnull(strstr(err, "cannot read /nonexistent/c.conf"));
+}
+END_TEST
+
 static void write_file(char *path, size_t size, const char *content,
                        mode_t mode) {
   snprintf(path, size, "/tmp/pop3-test-XXXXXX");
@@ -495,6 +569,12 @@ int main(void) {
   tcase_add_loop_test(tc, test_bad_config, 0,
                       (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
   suite_add_tcase(s, tc);
+  TCase *conf = tcase_create("conffile");
+  tcase_add_test(conf, test_conffile_reads_collectd_syntax);
+  tcase_add_loop_test(conf, test_conffile_errors_name_the_line, 0,
+                      (int)(sizeof(bad_conffiles) / sizeof(bad_conffiles[0])));
+  tcase_add_test(conf, test_conffile_missing_file);
+  suite_add_tcase(s, conf);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
