@@ -48,7 +48,7 @@ typedef enum {
 typedef struct {
   step_t step;
   double start, deadline, attempt_deadline;
-  double connect_start, ready_at, stall_at;
+  double connect_start, stall_at;
   double phase_start;
   pop3_phase_t phase;
   bool stall_reported;
@@ -334,8 +334,7 @@ static void start_session(pop3_target_t *t) {
   pop3_session_init(&c->session, &opts);
   c->session_started = true;
   c->step = STEP_SESSION;
-  c->ready_at = pop3_now();
-  track_phase(t, POP3_PHASE_GREETING, c->ready_at);
+  track_phase(t, POP3_PHASE_GREETING, pop3_now());
   drive(t);
 }
 
