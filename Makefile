@@ -53,7 +53,7 @@ $(BUILD)/pop3.so: $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(HEADERS) | $(BUILD)
 
 # The command-line probe: the plugin's config checks and engine, no daemon.
 PROBE_SRC := src/pop3_probe.c src/pop3_conffile.c src/pop3_standalone.c \
-	src/pop3_config.c src/pop3_report.c
+	src/pop3_cf_util.c src/pop3_config.c src/pop3_report.c
 $(BUILD)/pop3-probe: $(PROBE_SRC) $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(PROBE_SRC) $(CORE_SRC) \
 	  $(NET_SRC) $(NET_LIBS)
@@ -69,11 +69,11 @@ $(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 
 $(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_collectd.h \
 		src/pop3_config.c src/pop3_monitor.c src/pop3_token.c \
-		src/pop3_conffile.c $(CORE_SRC) \
+		src/pop3_conffile.c src/pop3_cf_util.c $(CORE_SRC) \
 		$(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_config.c \
 	  tests/mock_collectd.c src/pop3_config.c src/pop3_monitor.c \
-	  src/pop3_conffile.c \
+	  src/pop3_conffile.c src/pop3_cf_util.c \
 	  src/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
 
 $(BUILD)/test_integration: tests/test_integration.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)

@@ -41,36 +41,7 @@ const char *mock_log_find(int severity, const char *needle) {
   return NULL;
 }
 
-char *sstrerror(int errnum, char *buf, size_t buflen) {
-  snprintf(buf, buflen, "%s", strerror(errnum));
-  return buf;
-}
-
-/* The daemon's helpers, reduced to what their callers here rely on. */
-int cf_util_get_string(const oconfig_item_t *ci, char **ret_string) {
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING)
-    return -1;
-  char *copy = strdup(ci->values[0].value.string);
-  if (copy == NULL)
-    return -1;
-  free(*ret_string);
-  *ret_string = copy;
-  return 0;
-}
-
-int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool) {
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_BOOLEAN)
-    return -1;
-  *ret_bool = ci->values[0].value.boolean != 0;
-  return 0;
-}
-
-int cf_util_get_double(const oconfig_item_t *ci, double *ret_value) {
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER)
-    return -1;
-  *ret_value = ci->values[0].value.number;
-  return 0;
-}
+/* cf_util_get_* and sstrerror come from src/pop3_cf_util.c */
 
 static oconfig_item_t *item(const char *key, int values_num) {
   oconfig_item_t *ci = calloc(1, sizeof(*ci));
