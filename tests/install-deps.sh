@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the build, the tests and the demo need,
-# only when something is missing (so repeated runs cost nothing).
+# and any named as arguments (bench/install-deps.sh passes its own), only
+# when something is missing (so repeated runs cost nothing).
 set -euo pipefail
 
 packages=(
   gcc make pkg-config         # build
   collectd-core collectd-dev  # the daemon and its plugin headers
   libssl-dev openssl          # TLS, and certificates for the test servers
-  libc-ares-dev               # name resolution inside the event loop
   libc-ares-dev               # name resolution inside the event loop
   check libsubunit-dev        # libcheck unit tests
   dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
@@ -17,6 +17,7 @@ packages=(
   influxdb curl               # shipping: InfluxDB 1.x and its HTTP API
   debhelper dpkg-dev          # the Debian package (dpkg-buildpackage)
   perl man-db                 # pod2man/podchecker, man --warnings/lexgrog
+  "$@"
 )
 
 missing=()
