@@ -76,7 +76,7 @@ $(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_colle
 	  src/pop3_conffile.c src/pop3_cf_util.c \
 	  src/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
 
-$(BUILD)/test_integration: tests/test_integration.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+$(BUILD)/test_integration: tests/test_integration.c tests/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_integration.c \
 	  $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
 
@@ -186,7 +186,7 @@ $(BUILD)/test_token: tests/test_token.c src/pop3_token.c src/pop3_error.c \
 	  tests/test_token.c src/pop3_token.c src/pop3_error.c $(CHECK_LIBS)
 
 # POP3_COLLECT_HAS_AUTH: every method also runs through the engine
-$(BUILD)/test_auth: tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+$(BUILD)/test_auth: tests/test_auth.c tests/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) -DPOP3_COLLECT_HAS_AUTH $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
 	  tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
 

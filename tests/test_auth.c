@@ -34,18 +34,7 @@
 #include "pop3_time.h"
 #include "pop3_tls.h"
 #include "pop3_token.h"
-
-static const char *env(const char *key) {
-  const char *v = getenv(key);
-  ck_assert_msg(v != NULL && v[0] != '\0', "environment lacks %s", key);
-  return v;
-}
-
-static int env_int(const char *key) { return atoi(env(key)); }
-
-static uint64_t env_u64(const char *key) {
-  return strtoull(env(key), NULL, 10);
-}
+#include "test_env.h"
 
 /* ---- monitors -------------------------------------------------------------- */
 

@@ -17,18 +17,7 @@
 #include "pop3_engine.h"
 #include "pop3_time.h"
 #include "pop3_tls.h"
-
-static const char *env(const char *key) {
-  const char *v = getenv(key);
-  ck_assert_msg(v != NULL && v[0] != '\0', "environment lacks %s", key);
-  return v;
-}
-
-static int env_int(const char *key) { return atoi(env(key)); }
-
-static uint64_t env_u64(const char *key) {
-  return strtoull(env(key), NULL, 10);
-}
+#include "test_env.h"
 
 /* A monitor as the configuration module would build it. */
 static pop3_monitor_t monitor(const char *host, int port, const char *user,
