@@ -1130,6 +1130,15 @@ static void on_challenge(pop3_session_t *s, text_t challenge) {
   }
   pop3_sanitize(s->challenge, sizeof(s->challenge), challenge.data,
                 challenge.len);
+  if (s->queued_len > 0) {
+    /* STAT and QUIT went out behind the AUTH: the server reads them as SASL
+     * responses, so a "*" would only follow QUIT. End here. */
+    fail_auth(s, POP3_FAIL_PROTOCOL,
+              "server sent an unexpected SASL %s challenge \"%s\" to a "
+              "pipelined login",
+              sasl_name(mech), s->challenge);
+    return;
+  }
   enter(s, POP3_STATE_AUTH_CANCEL);
 }
 
