@@ -13,6 +13,16 @@
 #include "pop3_monitor.h"
 #include "pop3_session.h"
 
+typedef enum {
+  POP3_PIPELINE_UNCHANGED = 0,
+  POP3_PIPELINE_OFF,
+  POP3_PIPELINE_ON,
+} pop3_pipeline_change_t;
+
+/* How long a server stays lock-step after it mishandled a pipelined STAT
+ * before pipelining is tried again (it may have been upgraded). */
+#define POP3_PIPELINE_RETRY_SECONDS 3600.0
+
 typedef struct {
   bool ok;                    /* STAT answered */
   uint64_t message_count;
@@ -27,6 +37,11 @@ typedef struct {
   pop3_auth_t auth_used;      /* how the login went */
   bool pipelined;             /* the login commands went out in one burst */
   bool from_cache;            /* remembered capabilities replaced CAPA */
+  /* this collection changed how the monitor logs in: STAT no longer goes
+   * in the login's burst (the server mishandled it; pipeline_reason says
+   * how), or it does again */
+  pop3_pipeline_change_t pipeline_change;
+  char pipeline_reason[POP3_ERROR_MAX];
   int64_t cert_not_after;     /* server certificate expiry, Unix time; 0 if none */
   /* seconds spent per phase (resolve ... stat); -1 when not reached */
   double phase_seconds[POP3_PHASE_QUIT + 1];

@@ -32,6 +32,11 @@
 
 #define MAX_ADDRESSES 16
 #define INPUT_SIZE 4096
+/* Reads one connection may do per wake-up before the other connections and
+ * the timers get their turn: a server that never stops sending must not
+ * hold the loop. */
+#define READS_PER_TURN 8
+#define AUTH_METHODS (POP3_AUTH_OAUTHBEARER + 1)
 /* epoll tags that are not target pointers */
 #define TAG_WAKE UINT64_C(1)
 #define TAG_ARES_FLAG (UINT64_C(1) << 63)
@@ -64,6 +69,10 @@ typedef struct {
 
   char *token; /* bearer token, cleansed and freed with the collection */
   bool session_started;
+  /* running again, lock-step on a fresh connection, after the server
+   * mishandled the commands pipelined behind the login */
+  bool lockstep_retry;
+  pop3_error_t burst_error;
   size_t input_len, input_pos;
 
   pop3_result_t result;
@@ -90,7 +99,11 @@ struct pop3_target {
   SSL_SESSION *tls_session;
   pop3_capabilities_t capabilities; /* the server's, for the next login */
   bool have_capabilities;
-  bool pipeline_login; /* false once the server lost a pipelined STAT */
+  /* login methods (bit 1u << pop3_auth_t) after which the server
+   * mishandled a pipelined STAT, and until when (monotonic) STAT goes
+   * lock-step after them; then pipelining is tried again */
+  unsigned lockstep_methods;
+  double lockstep_until[AUTH_METHODS];
   unsigned generation; /* invalidates late resolver answers */
 
   /* under engine->lock: queued or running */
@@ -101,6 +114,7 @@ struct pop3_target {
   /* loop thread only */
   double timer_at;   /* HUGE_VAL when none */
   size_t heap_index; /* SIZE_MAX when not in the heap */
+  bool in_ready;     /* in engine->ready: input may be waiting */
   collection_t *c;
 };
 
@@ -114,6 +128,11 @@ struct pop3_engine {
 
   pop3_target_t **heap; /* timers, earliest first */
   size_t heap_num;
+
+  /* sessions that used up their turn with input perhaps left (in their
+   * buffer or in OpenSSL's, where epoll cannot see it) */
+  pop3_target_t **ready;
+  size_t ready_num;
 
   pthread_mutex_t lock;
   pthread_cond_t idle;
@@ -208,6 +227,34 @@ static void close_socket(pop3_target_t *t) {
 
 /* --- ending a collection ------------------------------------------------- */
 
+/* What this collection showed about pipelining STAT behind the login, for
+ * the method it used: mishandled (lost, or fine only lock-step), or fine
+ * again after a pause. */
+static void learn_pipelining(pop3_target_t *t) {
+  collection_t *c = t->c;
+  const pop3_session_t *s = &c->session;
+  pop3_auth_t method = pop3_session_auth_used(s);
+  unsigned bit = 1u << method;
+  pop3_result_t *r = &c->result;
+  if (pop3_session_lost_pipelined(s) || (c->lockstep_retry && r->ok)) {
+    if (!(t->lockstep_methods & bit)) {
+      r->pipeline_change = POP3_PIPELINE_OFF;
+      if (c->lockstep_retry)
+        snprintf(r->pipeline_reason, sizeof(r->pipeline_reason), "%s",
+                 c->burst_error.message);
+      else
+        snprintf(r->pipeline_reason, sizeof(r->pipeline_reason),
+                 "the commands sent with the login were never answered");
+    }
+    t->lockstep_methods |= bit;
+    t->lockstep_until[method] = pop3_now() + POP3_PIPELINE_RETRY_SECONDS;
+  } else if (r->ok && pop3_session_stat_pipelined(s) &&
+             (t->lockstep_methods & bit)) {
+    t->lockstep_methods &= ~bit;
+    r->pipeline_change = POP3_PIPELINE_ON;
+  }
+}
+
 static void report(pop3_target_t *t) {
   collection_t *c = t->c;
   if (c->reported)
@@ -218,6 +265,7 @@ static void report(pop3_target_t *t) {
     c->result.auth_used = pop3_session_auth_used(&c->session);
     c->result.pipelined = c->session.pipelining;
     c->result.from_cache = c->session.use_cache && !c->session.fell_back;
+    learn_pipelining(t);
   }
   t->on_result(&c->result, t->arg);
 }
@@ -252,8 +300,6 @@ static void learn(pop3_target_t *t) {
   if (!c->session_started)
     return;
   pop3_session_t *s = &c->session;
-  if (pop3_session_lost_pipelined(s))
-    t->pipeline_login = false;
   if (pop3_session_cache_stale(s))
     t->have_capabilities = false;
   const pop3_capabilities_t *caps = pop3_session_capabilities(s);
@@ -265,19 +311,26 @@ static void learn(pop3_target_t *t) {
   }
 }
 
-static void finish(pop3_target_t *t) {
+/* TLS (its session kept for resumption) and socket. */
+static void close_connection(pop3_target_t *t) {
   collection_t *c = t->c;
-  pop3_engine_t *e = t->engine;
-  learn(t);
-  report(t);
   if (c->ssl != NULL) {
     keep_tls_session(t);
     ERR_clear_error();
     SSL_shutdown(c->ssl); /* one try at close_notify, never waited for */
     SSL_free(c->ssl);
+    c->ssl = NULL;
     ERR_clear_error();
   }
   close_socket(t);
+}
+
+static void finish(pop3_target_t *t) {
+  collection_t *c = t->c;
+  pop3_engine_t *e = t->engine;
+  learn(t);
+  report(t);
+  close_connection(t);
   if (c->session_started)
     pop3_session_clear(&c->session);
   if (c->token != NULL) {
@@ -305,6 +358,8 @@ static void abort_collection(pop3_target_t *t, const pop3_error_t *err) {
 
 static void drive(pop3_target_t *t);
 static void rearm(pop3_target_t *t);
+static void start_connecting(pop3_target_t *t);
+static void connect_next(pop3_target_t *t);
 
 /* Phase durations for the result: a phase ends when the next one starts. */
 static void track_phase(pop3_target_t *t, pop3_phase_t phase, double now) {
@@ -318,6 +373,16 @@ static void track_phase(pop3_target_t *t, pop3_phase_t phase, double now) {
   c->phase_start = now;
 }
 
+/* The methods after which STAT goes lock-step now; the others are tried
+ * pipelined again once their pause is over. */
+static unsigned lockstep_methods(const pop3_target_t *t, double now) {
+  unsigned mask = 0;
+  for (unsigned m = 0; m < AUTH_METHODS; m++)
+    if ((t->lockstep_methods & (1u << m)) && now < t->lockstep_until[m])
+      mask |= 1u << m;
+  return mask;
+}
+
 static void start_session(pop3_target_t *t) {
   collection_t *c = t->c;
   const pop3_monitor_t *m = t->monitor;
@@ -326,7 +391,8 @@ static void start_session(pop3_target_t *t) {
       .password = m->password,
       .starttls = m->starttls,
       .cached = t->have_capabilities ? &t->capabilities : NULL,
-      .pipeline_login = t->pipeline_login,
+      .pipeline_login = !c->lockstep_retry,
+      .lockstep_methods = lockstep_methods(t, pop3_now()),
       .auth = m->auth,
       .token = c->token,
       .host = m->host,
@@ -529,8 +595,32 @@ static void check_stat(pop3_target_t *t, double now) {
   report(t);
 }
 
+/* The server mishandled the commands pipelined behind the login: the same
+ * collection again, lock-step, on a fresh connection to the same address,
+ * within what is left of the Timeout. */
+static void restart_lockstep(pop3_target_t *t) {
+  collection_t *c = t->c;
+  c->lockstep_retry = true;
+  c->burst_error = *pop3_session_error(&c->session);
+  close_connection(t);
+  pop3_session_clear(&c->session);
+  c->session_started = false;
+  c->input_len = c->input_pos = 0;
+  c->stall_at = HUGE_VAL;
+  c->stall_reported = false;
+  c->addr_next--; /* the address that answered */
+  c->step = STEP_CONNECT;
+  track_phase(t, POP3_PHASE_CONNECT, pop3_now());
+  connect_next(t);
+}
+
 static void session_over(pop3_target_t *t) {
   collection_t *c = t->c;
+  if (pop3_session_burst_failed(&c->session) && !c->lockstep_retry &&
+      !c->reported && pop3_now() < c->deadline) {
+    restart_lockstep(t);
+    return;
+  }
   if (pop3_session_failed(&c->session) && !c->reported)
     fail(t, pop3_session_error(&c->session));
   finish(t);
@@ -548,11 +638,27 @@ static double stall_after(const collection_t *c) {
   return wait < limit ? wait : limit;
 }
 
-/* Runs the session as far as the socket allows. */
+/* Another turn for t once the other connections and the timers had
+ * theirs. */
+static void defer(pop3_target_t *t) {
+  pop3_engine_t *e = t->engine;
+  if (t->in_ready)
+    return;
+  t->in_ready = true;
+  e->ready[e->ready_num++] = t;
+}
+
+/* Runs the session as far as the socket allows, for at most
+ * READS_PER_TURN reads, and never past the deadline. */
 static void drive(pop3_target_t *t) {
   collection_t *c = t->c;
+  unsigned reads = 0;
   for (;;) {
     double now = pop3_now();
+    if (now >= c->deadline) {
+      defer(t); /* the timers run first and end the collection */
+      return;
+    }
     track_phase(t, pop3_session_phase(&c->session), now);
     check_stat(t, now);
     switch (pop3_session_want(&c->session)) {
@@ -579,6 +685,10 @@ static void drive(pop3_target_t *t) {
         c->input_pos += pop3_session_feed(&c->session, c->input + c->input_pos,
                                           c->input_len - c->input_pos);
         break;
+      }
+      if (reads++ == READS_PER_TURN) {
+        defer(t);
+        return;
       }
       if (read_input(t) == 0) {
         c->stall_at = now + stall_after(c);
@@ -804,13 +914,15 @@ static void *token_thread(void *arg) {
   pthread_mutex_lock(&e->lock);
   req->next = e->tokens_done;
   e->tokens_done = req;
-  e->token_threads--;
-  pthread_cond_broadcast(&e->token_threads_done);
-  pthread_mutex_unlock(&e->lock);
+  /* under the lock: pop3_engine_free waits for token_threads to reach 0
+   * before it closes the descriptor and frees the engine */
   uint64_t one = 1;
   if (write(e->wakefd, &one, sizeof(one)) < 0) {
     /* already signalled */
   }
+  e->token_threads--;
+  pthread_cond_broadcast(&e->token_threads_done);
+  pthread_mutex_unlock(&e->lock);
   return NULL;
 }
 
@@ -1076,7 +1188,26 @@ static void fire_timers(pop3_engine_t *e) {
   }
 }
 
+/* One more turn for each session that used up its last one. A session
+ * that uses this one up too goes behind them (ready has room for every
+ * target twice). */
+static void run_ready(pop3_engine_t *e) {
+  size_t n = e->ready_num;
+  for (size_t i = 0; i < n; i++) {
+    pop3_target_t *t = e->ready[i];
+    t->in_ready = false;
+    if (t->c != NULL && t->c->step == STEP_SESSION) {
+      drive(t);
+      rearm(t);
+    }
+  }
+  e->ready_num -= n;
+  memmove(e->ready, e->ready + n, e->ready_num * sizeof(*e->ready));
+}
+
 static int wait_ms(pop3_engine_t *e, double until) {
+  if (e->ready_num > 0)
+    return 0;
   double next = until;
   if (e->heap_num > 0 && e->heap[0]->timer_at < next)
     next = e->heap[0]->timer_at;
@@ -1123,6 +1254,7 @@ void pop3_engine_run(pop3_engine_t *e, double until) {
       socket_ready(t);
       rearm(t);
     }
+    run_ready(e);
     /* lets c-ares notice its own timeouts */
     ares_process_fd(e->resolver, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   }
@@ -1207,6 +1339,7 @@ void pop3_engine_free(pop3_engine_t *e) {
     free(e->targets[i]);
   free(e->targets);
   free(e->heap);
+  free(e->ready);
   close(e->epfd);
   close(e->wakefd);
   pthread_mutex_destroy(&e->lock);
@@ -1223,17 +1356,21 @@ pop3_target_t *pop3_engine_add(pop3_engine_t *e, const pop3_monitor_t *m,
       realloc(e->targets, (e->targets_num + 1) * sizeof(*targets));
   pop3_target_t **heap =
       targets ? realloc(e->heap, (e->targets_num + 1) * sizeof(*heap)) : NULL;
+  pop3_target_t **ready =
+      heap ? realloc(e->ready, 2 * (e->targets_num + 1) * sizeof(*ready))
+           : NULL;
   if (targets != NULL)
     e->targets = targets;
   if (heap != NULL)
     e->heap = heap;
-  if (t == NULL || targets == NULL || heap == NULL) {
+  if (ready != NULL)
+    e->ready = ready;
+  if (t == NULL || targets == NULL || heap == NULL || ready == NULL) {
     free(t);
     return NULL;
   }
   *t = (pop3_target_t){.engine = e,
                        .monitor = m,
-                       .pipeline_login = true,
                        .tls_ctx = tls_ctx,
                        .on_result = on_result,
                        .arg = arg,

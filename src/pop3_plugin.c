@@ -12,6 +12,9 @@
 
 #define CAUSE_MAX POP3_CAUSE_MAX
 #define LABEL_MAX POP3_LABEL_MAX
+/* The longest LOGIN-DELAY honoured: a server (or a forged answer) asking
+ * for more must not silence a monitor for longer than an hour. */
+#define LOGIN_DELAY_MAX 3600.0
 
 typedef struct {
   pop3_monitor_t *monitor;
@@ -30,6 +33,9 @@ typedef struct {
   /* under instances_lock: read threads look, the engine thread sets */
   double not_before;  /* LOGIN-DELAY: no login before this (monotonic) */
   bool overrun_noted; /* "still running" logged */
+
+  /* engine thread */
+  bool login_delay_noted; /* the LOGIN-DELAY NOTICE of this episode */
 } pop3_instance_t;
 
 /* Monitors read from the configuration, handed to collectd at init. */
@@ -47,6 +53,15 @@ static pop3_engine_t *engine;
 static pthread_t engine_thread;
 static bool engine_thread_running;
 static volatile bool engine_stopping;
+
+/* Values handed to collectd, and values its write threads have passed to
+ * the writers (seen by a write callback of ours, called after the filter
+ * chain like any writer). collectd drops whatever is still queued when it
+ * stops its write threads, so the end waits for the two to meet. */
+static pthread_mutex_t written_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t written_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t values_dispatched;
+static uint64_t values_written;
 
 /* One SSL_CTX per distinct TLS setting, shared by the monitors using it. */
 typedef struct {
@@ -218,7 +233,55 @@ static void dispatch(const pop3_monitor_t *m, const char *type,
   sstrncpy(vl.type, type, sizeof(vl.type));
   if (type_instance != NULL)
     sstrncpy(vl.type_instance, type_instance, sizeof(vl.type_instance));
-  plugin_dispatch_values(&vl);
+  pthread_mutex_lock(&written_lock);
+  values_dispatched++;
+  pthread_mutex_unlock(&written_lock);
+  if (plugin_dispatch_values(&vl) != 0) {
+    pthread_mutex_lock(&written_lock);
+    values_dispatched--;
+    pthread_mutex_unlock(&written_lock);
+  }
+}
+
+static int pop3_written(const data_set_t *ds, const value_list_t *vl,
+                        user_data_t *ud) {
+  (void)ds;
+  (void)ud;
+  if (strcmp(vl->plugin, "pop3") != 0)
+    return 0;
+  pthread_mutex_lock(&written_lock);
+  values_written++;
+  pthread_cond_broadcast(&written_cond);
+  pthread_mutex_unlock(&written_lock);
+  return 0;
+}
+
+/* Until every value dispatched has reached the writers, or the monotonic
+ * deadline. A value a filter drops never reaches them: when nothing moves
+ * for a second, waiting longer would not help. */
+static bool wait_written(double deadline) {
+  pthread_mutex_lock(&written_lock);
+  uint64_t seen = values_written;
+  double quiet_until = pop3_now() + 1.0;
+  while (values_written < values_dispatched) {
+    double now = pop3_now();
+    if (values_written != seen) {
+      seen = values_written;
+      quiet_until = now + 1.0;
+    }
+    double until = quiet_until < deadline ? quiet_until : deadline;
+    if (now >= until)
+      break;
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at); /* written_cond's clock */
+    double wake = (double)at.tv_sec + (double)at.tv_nsec / 1e9 + (until - now);
+    at.tv_sec = (time_t)wake;
+    at.tv_nsec = (long)((wake - (double)at.tv_sec) * 1e9);
+    pthread_cond_timedwait(&written_cond, &written_lock, &at);
+  }
+  bool done = values_written >= values_dispatched;
+  pthread_mutex_unlock(&written_lock);
+  return done;
 }
 
 /* Seconds per phase; the phases a collection did not go through (TLS on
@@ -235,10 +298,12 @@ static void dispatch_timings(const pop3_monitor_t *m, const pop3_result_t *r) {
 
 /* --- results (engine thread) ------------------------------------------------ */
 
-/* LOGIN-DELAY (RFC 2449): the server wants this many seconds between
- * logins; the reads in between are skipped, and that is said once. */
-static void honour_login_delay(pop3_instance_t *inst, const pop3_result_t *r) {
-  const pop3_monitor_t *m = inst->monitor;
+/* The seconds to wait before the next login, from LOGIN-DELAY (RFC 2449):
+ * the code in a refused login, or the capability when it is longer than
+ * the interval; 0 when none. The session keeps the code only from the
+ * answer to a login command, after TLS when TLS is configured. */
+static double login_delay_asked(const pop3_monitor_t *m,
+                                const pop3_result_t *r) {
   double delay = 0;
   if (!r->ok && r->error.code == POP3_CODE_LOGIN_DELAY)
     delay = r->error.login_delay > 0 ? r->error.login_delay
@@ -246,19 +311,50 @@ static void honour_login_delay(pop3_instance_t *inst, const pop3_result_t *r) {
                                               : 2 * m->interval;
   else if (r->ok && r->capabilities.login_delay > m->interval)
     delay = r->capabilities.login_delay;
-  if (delay <= 0)
+  return delay < LOGIN_DELAY_MAX ? delay : LOGIN_DELAY_MAX;
+}
+
+/* The reads before the delay is over are skipped, and that is said once
+ * per episode. */
+static void honour_login_delay(pop3_instance_t *inst, const pop3_result_t *r) {
+  const pop3_monitor_t *m = inst->monitor;
+  double delay = login_delay_asked(m, r);
+  if (delay <= 0) {
+    if (r->ok)
+      inst->login_delay_noted = false;
     return;
+  }
   pthread_mutex_lock(&instances_lock);
-  double previous = inst->not_before;
   inst->not_before = pop3_now() + delay - 0.5; /* tolerate tick jitter */
   pthread_mutex_unlock(&instances_lock);
-  if (previous == 0) {
+  if (!inst->login_delay_noted) {
     char label[LABEL_MAX];
     pop3_report_label(m, label, sizeof(label));
     NOTICE("pop3 plugin: %s: the server asks for %.0f s between logins "
-           "(LOGIN-DELAY); collections in between are skipped",
-           label, delay);
+           "(LOGIN-DELAY, honoured up to %.0f s); collections in between "
+           "are skipped",
+           label, delay, LOGIN_DELAY_MAX);
+    inst->login_delay_noted = true;
   }
+}
+
+/* One INFO line when the way this monitor logs in changes. */
+static void note_pipelining(const pop3_instance_t *inst,
+                            const pop3_result_t *r) {
+  if (r->pipeline_change == POP3_PIPELINE_UNCHANGED)
+    return;
+  char label[LABEL_MAX];
+  pop3_report_label(inst->monitor, label, sizeof(label));
+  if (r->pipeline_change == POP3_PIPELINE_OFF)
+    INFO("pop3 plugin: %s: the server mishandles STAT sent together with "
+         "the %s login (%s); STAT now waits for the login's answer (one more "
+         "round trip), pipelining is tried again in %.0f s",
+         label, pop3_auth_name(r->auth_used), r->pipeline_reason,
+         POP3_PIPELINE_RETRY_SECONDS);
+  else
+    INFO("pop3 plugin: %s: STAT sent together with the %s login works "
+         "again",
+         label, pop3_auth_name(r->auth_used));
 }
 
 static void on_result(const pop3_result_t *r, void *arg) {
@@ -270,6 +366,7 @@ static void on_result(const pop3_result_t *r, void *arg) {
     return;
   }
   honour_login_delay(inst, r);
+  note_pipelining(inst, r);
   if (m->collect_availability)
     dispatch(m, "bool", "available", r->ok ? 1 : 0);
   if (!r->ok) {
@@ -315,8 +412,8 @@ static int pop3_read(user_data_t *ud) {
 
 /* collectd frees a read's user data after its last call: at shutdown, and
  * in `collectd -T` right after the one call. The write threads still run
- * then, so the last one waits here for the collections in flight: their
- * values reach the writers before collectd exits. */
+ * then, so the last one waits here for the collections in flight, and for
+ * their values to reach the writers, before collectd stops them. */
 static void read_released(void *arg) {
   (void)arg;
   pthread_mutex_lock(&instances_lock);
@@ -328,9 +425,13 @@ static void read_released(void *arg) {
   for (size_t i = 0; i < instances_num; i++)
     if (instances[i]->monitor->timeout + instances[i]->offset > longest)
       longest = instances[i]->monitor->timeout + instances[i]->offset;
-  if (!pop3_engine_wait_idle(engine, pop3_now() + longest + 1.0))
+  double deadline = pop3_now() + longest + 1.0;
+  if (!pop3_engine_wait_idle(engine, deadline))
     WARNING("pop3 plugin: collections still running at shutdown were "
             "abandoned");
+  else if (!wait_written(deadline))
+    WARNING("pop3 plugin: some values had not reached the writers when "
+            "collectd stopped");
 }
 
 /* --- init ------------------------------------------------------------------------ */
@@ -504,5 +605,6 @@ static int pop3_shutdown(void) {
 __attribute__((visibility("default"))) void module_register(void) {
   plugin_register_complex_config("pop3", pop3_config);
   plugin_register_init("pop3", pop3_init);
+  plugin_register_write("pop3", pop3_written, NULL);
   plugin_register_shutdown("pop3", pop3_shutdown);
 }

@@ -277,6 +277,12 @@ static bool failure_counts(pop3_session_t *s) {
   return true;
 }
 
+/* Waiting for the answer to a STAT that went out in the login's burst. */
+static bool burst_pending(const pop3_session_t *s) {
+  return s->state == POP3_STATE_STAT && s->stat_pipelined &&
+         !s->lost_pipelined;
+}
+
 __attribute__((format(printf, 4, 5))) static void
 fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
         const char *format, ...) {
@@ -288,6 +294,8 @@ fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
   vsnprintf(message, sizeof(message), format, ap);
   va_end(ap);
   pop3_error_set(&s->error, phase, failure, "%s", message);
+  /* whatever went wrong, it may be the burst's doing: worth a lock-step try */
+  s->burst_failed = burst_pending(s);
   enter(s, POP3_STATE_FAILED);
 }
 
@@ -753,7 +761,8 @@ static void start_login(pop3_session_t *s) {
   /* after a stale cache, the second attempt goes lock-step */
   s->pipelining = s->capabilities.known && s->capabilities.pipelining &&
                   !s->fell_back;
-  s->pipeline_stat = s->pipelining && s->options.pipeline_login;
+  s->pipeline_stat = s->pipelining && s->options.pipeline_login &&
+                    !(s->options.lockstep_methods & (1u << mech));
   /* QUIT ends the session in any state: behind a login the cache chose, it
    * would leave no way back to CAPA if the server refuses that login. */
   s->pipeline_quit = s->pipeline_stat && !s->login_from_cache;
@@ -896,9 +905,22 @@ static response_code_t parse_response_code(text_t text) {
 }
 
 /* A -ERR that ends the session: "<what> [CODE]: "server text"<after>". */
+/* LOGIN-DELAY is believed only from the answer to a login command, and
+ * never from plaintext a StartTLS monitor reads before TLS: anyone on the
+ * path could write it there to silence the monitor. */
+static bool login_delay_trusted(const pop3_session_t *s) {
+  bool login = s->state == POP3_STATE_USER || s->state == POP3_STATE_PASS ||
+               s->state == POP3_STATE_APOP || s->state == POP3_STATE_AUTH;
+  return login && (!s->options.starttls || s->tls_active);
+}
+
 static void refuse_with(pop3_session_t *s, const char *what, text_t text,
                         const char *after) {
   response_code_t rc = parse_response_code(text);
+  if (rc.code == POP3_CODE_LOGIN_DELAY && !login_delay_trusted(s)) {
+    rc.code = POP3_CODE_OTHER;
+    rc.login_delay = 0;
+  }
   char label[48] = "";
   if (rc.code == POP3_CODE_OTHER) {
     char raw[32];
@@ -918,6 +940,9 @@ static void refuse_with(pop3_session_t *s, const char *what, text_t text,
   if (s->state == POP3_STATE_FAILED) {
     s->error.code = rc.code;
     s->error.login_delay = rc.login_delay;
+    /* a response code is a deliberate answer, not a mangled burst */
+    if (rc.code != POP3_CODE_NONE)
+      s->burst_failed = false;
   }
 }
 
@@ -1023,6 +1048,14 @@ static void on_capability_line(pop3_session_t *s, text_t line) {
     after_capabilities(s);
     return;
   }
+  s->capa_bytes += line.len;
+  if (++s->capa_lines > POP3_CAPA_LINES_MAX ||
+      s->capa_bytes > POP3_CAPA_BYTES_MAX) {
+    fail(s, POP3_FAIL_PROTOCOL,
+         "capability list too long (more than %d lines or %d bytes)",
+         POP3_CAPA_LINES_MAX, POP3_CAPA_BYTES_MAX);
+    return;
+  }
   if (line.len > 0 && line.data[0] == '.') /* dot-stuffed */
     line = text_after(line, 1);
   parse_capability(&s->capabilities, line);
@@ -1043,17 +1076,43 @@ static const char *number_problem(number_status_t status) {
   return "a malformed";
 }
 
-/* "+OK nn mm [ignored text]" */
+/* "+OK nn mm [ignored text]": the numbers, or what is wrong with them. */
+static number_status_t parse_stat(text_t rest, uint64_t *count,
+                                  uint64_t *size, const char **field) {
+  *field = "message count";
+  text_t t = skip_spaces(rest);
+  number_status_t status = parse_number(&t, UINT64_MAX, count);
+  if (status == NUMBER_OK) {
+    *field = "mailbox size";
+    t = skip_spaces(t);
+    status = parse_number(&t, UINT64_MAX, size);
+  }
+  return status;
+}
+
+/* The first answer after the NOOP of pop3_session_stalled(): a STAT answer
+ * means STAT was only late; a bare +OK is the NOOP's, so STAT was lost and
+ * goes again, lock-step. Returns whether the line was taken. */
+static bool on_probe_answer(pop3_session_t *s, bool ok, text_t rest) {
+  uint64_t count, size;
+  const char *field;
+  s->probing = false;
+  if (ok && parse_stat(rest, &count, &size, &field) == NUMBER_OK) {
+    s->stat_late = true;
+    return false; /* the STAT answer: handled as usual */
+  }
+  if (!ok)
+    return false; /* a refusal of STAT (or NOOP): a burst failure */
+  s->lost_pipelined = true;
+  s->queued_len = 0;
+  enter(s, POP3_STATE_STAT);
+  return true;
+}
+
 static void on_stat_answer(pop3_session_t *s, text_t line, text_t rest) {
   uint64_t count = 0, size = 0;
-  const char *field = "message count";
-  text_t t = skip_spaces(rest);
-  number_status_t status = parse_number(&t, UINT64_MAX, &count);
-  if (status == NUMBER_OK) {
-    field = "mailbox size";
-    t = skip_spaces(t);
-    status = parse_number(&t, UINT64_MAX, &size);
-  }
+  const char *field;
+  number_status_t status = parse_stat(rest, &count, &size, &field);
   if (status != NUMBER_OK) {
     char quoted[POP3_SERVER_TEXT_MAX + 1];
     fail(s, POP3_FAIL_PROTOCOL, "STAT answer has %s %s: \"%s\"",
@@ -1137,6 +1196,7 @@ static void on_challenge(pop3_session_t *s, text_t challenge) {
               "server sent an unexpected SASL %s challenge \"%s\" to a "
               "pipelined login",
               sasl_name(mech), s->challenge);
+    s->burst_failed = true;
     return;
   }
   enter(s, POP3_STATE_AUTH_CANCEL);
@@ -1241,6 +1301,8 @@ static void on_status_line(pop3_session_t *s, text_t line) {
     on_auth_answer(s, ok, rest);
     break;
   case POP3_STATE_STAT:
+    if (s->probing && on_probe_answer(s, ok, rest))
+      break;
     if (ok)
       on_stat_answer(s, line, rest);
     else
@@ -1382,21 +1444,30 @@ void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err) {
 }
 
 void pop3_session_stalled(pop3_session_t *s) {
-  if (s->state != POP3_STATE_STAT || !s->stat_pipelined ||
-      s->lost_pipelined || s->output_len > 0 || s->line_len > 0 ||
-      s->skip > 0)
+  if (s->state != POP3_STATE_STAT || !s->stat_pipelined || s->probing ||
+      s->lost_pipelined || s->stat_late || s->output_len > 0 ||
+      s->line_len > 0 || s->skip > 0)
     return;
-  /* Whatever came in the login's write is gone, QUIT included. If the first
-   * STAT was only late, its answer comes first and the second one is never
-   * read: after a STAT answer the session moves on to QUIT, whose state
-   * takes any line (or the end of the connection) as the end. */
-  s->queued_len = 0;
-  s->lost_pipelined = true;
-  queue_command(s, "STAT", NULL);
+  /* NOOP changes nothing and its answer cannot pass for a STAT answer. If
+   * STAT was only late, the NOOP's answer is never read: after the STAT
+   * answer the session waits for QUIT's, and that state takes any line (or
+   * the end of the connection) as the end. */
+  s->probing = true;
+  queue_command(s, "NOOP", NULL);
 }
 
 bool pop3_session_lost_pipelined(const pop3_session_t *s) {
   return s->lost_pipelined;
+}
+
+bool pop3_session_stat_pipelined(const pop3_session_t *s) {
+  return s->stat_pipelined;
+}
+
+bool pop3_session_stat_late(const pop3_session_t *s) { return s->stat_late; }
+
+bool pop3_session_burst_failed(const pop3_session_t *s) {
+  return s->state == POP3_STATE_FAILED && s->burst_failed;
 }
 
 bool pop3_session_cache_stale(const pop3_session_t *s) {

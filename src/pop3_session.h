@@ -50,6 +50,10 @@
 #define POP3_SASL_USER_MAX 255
 /* Longest APOP timestamp kept from the greeting, brackets included. */
 #define POP3_TIMESTAMP_MAX 256
+/* The most capability lines, and bytes, a CAPA answer may have: real
+ * servers send about 10 lines; a list without end must not run forever. */
+#define POP3_CAPA_LINES_MAX 100
+#define POP3_CAPA_BYTES_MAX 16384
 /* Commands that can be pipelined behind the one answered next. */
 #define POP3_PIPELINE_MAX 4
 #define POP3_IMPLEMENTATION_MAX 128
@@ -108,6 +112,9 @@ typedef struct {
    * driver sets it false for a server once pop3_session_lost_pipelined()
    * was seen */
   bool pipeline_login;
+  /* methods (bit 1u << pop3_auth_t) after which STAT and QUIT are not
+   * pipelined: the driver found the server mishandles such a burst */
+  unsigned lockstep_methods;
   pop3_auth_t auth;
   const char *token;    /* bearer token for xoauth2/oauthbearer; as password */
   const char *host;     /* for OAUTHBEARER's host=, may be NULL */
@@ -162,7 +169,12 @@ typedef struct {
   bool pipeline_stat;     /* STAT follows the login in the same burst */
   bool pipeline_quit;     /* and QUIT */
   bool stat_pipelined;    /* STAT went out before the login was answered */
-  bool lost_pipelined;    /* STAT was sent again by pop3_session_stalled */
+  bool probing;           /* NOOP sent after a silence: lost or late? */
+  bool lost_pipelined;    /* the NOOP was answered first: STAT was lost */
+  bool stat_late;         /* the pipelined STAT was answered, only late */
+  bool burst_failed;      /* answers did not fit the pipelined burst */
+  unsigned capa_lines;    /* capability lines read so far */
+  size_t capa_bytes;
   unsigned sasl_step;     /* SASL responses sent (initial response counts) */
   bool sasl_ir;           /* the AUTH command carried the initial response */
   char token_status[64];  /* sanitised "status" of a bearer error challenge */
@@ -224,14 +236,28 @@ pop3_phase_t pop3_session_phase(const pop3_session_t *s);
 
 /* The driver has waited a while (its choice, e.g. a fraction of the
  * Timeout) without input. When the login was answered +OK and the session
- * waits for the answer to a STAT it pipelined behind it, some servers lost
- * the commands that came in the same write as the login: STAT is sent again
- * (the session wants WRITE) and pop3_session_lost_pipelined() turns true;
- * whichever STAT answer comes first counts. Otherwise it does nothing. */
+ * waits for the answer to a STAT it pipelined behind it, the server may have
+ * lost the commands that came in the same write as the login (one that
+ * hands the connection over after the login), or it may just be slow: NOOP
+ * goes out (the session wants WRITE) and the next answer tells. A STAT
+ * answer means late: the session goes on as if nothing happened. A bare
+ * +OK is the NOOP's: STAT was lost, pop3_session_lost_pipelined() turns
+ * true and STAT and QUIT follow lock-step. Otherwise it does nothing. */
 void pop3_session_stalled(pop3_session_t *s);
-/* STAT had to be sent again: the driver should stop pipelining STAT and QUIT
- * for this server (options.pipeline_login = false). */
+/* STAT was lost behind the login (see pop3_session_stalled): the driver
+ * should stop pipelining after this login method for this server. */
 bool pop3_session_lost_pipelined(const pop3_session_t *s);
+/* STAT went out in the same burst as the login commands. */
+bool pop3_session_stat_pipelined(const pop3_session_t *s);
+/* The pipelined STAT was answered, but only after pop3_session_stalled(). */
+bool pop3_session_stat_late(const pop3_session_t *s);
+/* The session failed on an answer that does not fit the pipelined burst
+ * (STAT refused without a response code, a malformed or missing answer, an
+ * unexpected challenge): some servers mishandle commands sent behind a
+ * login. The driver may run the collection again on a fresh connection
+ * with the login method in options.lockstep_methods; the error stands if it
+ * does not. */
+bool pop3_session_burst_failed(const pop3_session_t *s);
 /* A reply showed options.cached to be wrong (STLS refused, or a login
  * command the cache chose refused without an RFC 2449/3206 response code);
  * the driver should forget it. The session went on with a fresh CAPA. */

@@ -181,6 +181,79 @@ for secret in "$POP3_PASS_FEW" "$POP3_PASS_MANY" "$POP3_PASS_EMPTY" Wrong-Pass-e
 done
 ok "no password appears in the log"
 
+# --- collectd -T with 30 monitors: every value of every collection -------
+# collectd drops what is still queued when it stops its write threads; the
+# plugin waits for its values to reach the writers first.
+many_monitors=
+modes=(plain ssl starttls)
+users=(EMPTY FEW MANY)
+hosts=(127.0.0.1 ::1)
+for i in $(seq 1 27); do
+  mode=${modes[i % 3]} user=${users[(i / 3) % 3]} host=${hosts[i % 2]}
+  port=$POP3_PLAIN_PORT tls=
+  [[ $mode == ssl ]] && port=$POP3S_PORT tls="SSL true"
+  [[ $mode == starttls ]] && tls="StartTLS true"
+  user_var=POP3_USER_$user pass_var=POP3_PASS_$user
+  many_monitors+="
+  <Monitor \"t$i-$mode-${user,,}\">
+    Host \"$host\"
+    Port $port
+    $tls
+    CACert \"$POP3_TEST_CA\"
+    User \"${!user_var}\"
+    Password \"${!pass_var}\"
+  </Monitor>"
+done
+write_config thirty "$many_monitors"
+# a writer that takes its time, as a remote one does: without the wait, the
+# values still queued for it when collectd stops are lost
+cat > "$dir/slow_writer.py" <<'PY'
+import time
+import collectd
+collectd.register_write(lambda vl, data=None: time.sleep(0.005))
+PY
+cat >> "$dir/thirty.conf" <<CONF
+PluginDir "/usr/lib/collectd"
+<LoadPlugin python>
+  Globals true
+</LoadPlugin>
+<Plugin python>
+  ModulePath "$dir"
+  Import "slow_writer"
+</Plugin>
+CONF
+timeout 120 collectd -T -C "$dir/thirty.conf" > "$dir/thirty.stdout" 2>&1 ||
+  fail "collectd -T with 30 monitors exited with $?"
+! grep -q 'value lists* w[ae]re* left' "$dir/thirty.log" "$dir/thirty.stdout" ||
+  fail "collectd -T dropped values: $(grep -h 'left after' "$dir/thirty.log" "$dir/thirty.stdout")"
+values=0
+check_monitor() { # MONITOR USER TLS(yes|no) COLLECT_EXTRAS(yes|no)
+  local count_var=POP3_${2}_COUNT size_var=POP3_${2}_SIZE f got
+  local want=("email_count=${!count_var}" "bytes-mailbox_size=${!size_var}")
+  for f in "${want[@]}"; do
+    got=$(csv_value thirty "$1" "${f%%=*}") || fail "-T: $1 has no ${f%%=*}"
+    [[ ${got%.*} == "${f#*=}" ]] || fail "-T: $1 ${f%%=*} = $got, expected ${f#*=}"
+    values=$((values + 1))
+  done
+  local others=(response_time)
+  [[ $4 == yes ]] && others+=(bool-available duration-connect duration-greeting duration-auth duration-stat)
+  [[ $4 == yes && $3 == yes ]] && others+=(duration-tls timeleft-certificate)
+  for f in "${others[@]}"; do
+    csv_value thirty "$1" "$f" > /dev/null || fail "-T: $1 has no $f"
+    values=$((values + 1))
+  done
+}
+check_monitor few-plain FEW no yes
+check_monitor many-ssl MANY yes yes
+check_monitor empty-starttls EMPTY yes no
+for i in $(seq 1 27); do
+  mode=${modes[i % 3]} user=${users[(i / 3) % 3]}
+  tls=yes
+  [[ $mode == plain ]] && tls=no
+  check_monitor "t$i-$mode-${user,,}" "$user" "$tls" yes
+done
+ok "collectd -T, 30 monitors: all $values values written (counts, sizes, response times, durations, certificates), none dropped"
+
 # --- a configuration with no valid monitor makes collectd refuse to start --
 cat > "$dir/invalid.conf" <<CONF
 Hostname "e2e-host"

@@ -21,6 +21,7 @@
 /* what the client sends */
 #define CAPA "CAPA\r\n"
 #define STLS "STLS\r\n"
+#define NOOP "NOOP\r\n"
 #define USER "USER " USER_NAME "\r\n"
 #define PASS "PASS " PASSWORD "\r\n"
 #define STAT "STAT\r\n"
@@ -55,6 +56,8 @@ typedef struct {
 /* Expected flags of a script; the session's must match exactly. */
 #define F_STALE 1u /* pop3_session_cache_stale */
 #define F_LOST 2u  /* pop3_session_lost_pipelined */
+#define F_LATE 4u  /* pop3_session_stat_late */
+#define F_BURST 8u /* pop3_session_burst_failed */
 
 typedef struct {
   const char *name;
@@ -77,7 +80,8 @@ typedef struct {
   /* the same with a '|' where the client starts a new write after having
    * read (the bursts), or NULL: not checked */
   const char *bursts;
-  unsigned flags;        /* F_STALE, F_LOST */
+  unsigned flags;        /* F_STALE, F_LOST, F_LATE, F_BURST */
+  unsigned lockstep;     /* options.lockstep_methods */
   pop3_auth_t auth_used; /* checked unless AUTO */
   bool ok;
   uint64_t count, size;
@@ -147,7 +151,8 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
                                  .host = sc->host,
                                  .port = sc->port,
                                  .cached = sc->cached,
-                                 .pipeline_login = !sc->no_pipeline};
+                                 .pipeline_login = !sc->no_pipeline,
+                                 .lockstep_methods = sc->lockstep};
   pop3_session_init(&r->s, &opts);
   r->sent_len = 0;
   r->bursts_len = 0;
@@ -360,6 +365,13 @@ static void verify(const script_t *sc, const run_t *r) {
                     ((sc->flags & F_LOST) != 0),
                 "%s [%s]: lost_pipelined %d", sc->name, r->mode,
                 pop3_session_lost_pipelined(&r->s));
+  ck_assert_msg(pop3_session_stat_late(&r->s) == ((sc->flags & F_LATE) != 0),
+                "%s [%s]: stat_late %d", sc->name, r->mode,
+                pop3_session_stat_late(&r->s));
+  ck_assert_msg(pop3_session_burst_failed(&r->s) ==
+                    ((sc->flags & F_BURST) != 0),
+                "%s [%s]: burst_failed %d", sc->name, r->mode,
+                pop3_session_burst_failed(&r->s));
   if (sc->auth_used != POP3_AUTH_AUTO)
     ck_assert_msg(pop3_session_auth_used(&r->s) == sc->auth_used,
                   "%s [%s]: used %s, expected %s", sc->name, r->mode,
@@ -622,6 +634,21 @@ static const script_t scripts[] = {
      .login_delay = 900,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "login [LOGIN-DELAY 900]: \"wait 15 minutes\"")},
+    {"[LOGIN-DELAY] to STLS, before TLS: not believed",
+     B(GREETING CAPS_STLS "-ERR [LOGIN-DELAY 900] go away\r\n"),
+     .starttls = true, .commands = CAPA STLS, .code = POP3_CODE_OTHER,
+     FAILS(POP3_PHASE_TLS, POP3_FAIL_REFUSED,
+           "server refused STLS [LOGIN-DELAY 900]: \"go away\"")},
+    {"[LOGIN-DELAY] to STAT: not an answer to a login",
+     B(UP_TO_STAT "-ERR [LOGIN-DELAY 900] later\r\n"), .no_pipeline = true,
+     .commands = CAPA USER PASS STAT, .code = POP3_CODE_OTHER,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "[LOGIN-DELAY 900]")},
+    {"[LOGIN-DELAY] to PASS after STLS: believed",
+     B(GREETING CAPS_STLS STLS_OK),
+     B(CAPS_PLAIN USER_OK "-ERR [LOGIN-DELAY 600] wait\r\n"),
+     .starttls = true, .commands = CAPA STLS CAPA USER PASS,
+     .code = POP3_CODE_LOGIN_DELAY, .login_delay = 600,
+     FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED, "[LOGIN-DELAY 600]")},
     {"-ERR to PASS [SYS/TEMP]", B(UP_TO_PASS "-ERR [SYS/TEMP] disk busy\r\n"),
      .commands = CAPA USER PASS, .code = POP3_CODE_SYS_TEMP,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
@@ -920,31 +947,77 @@ static const script_t scripts[] = {
      .auth_used = POP3_AUTH_XOAUTH2},
 
     /* commands lost behind the login: pop3_session_stalled() */
-    {"stalled: the lost STAT is sent again", B(UP_TO_PIPELINED_STAT STAT_OK BYE),
+    {"stalled: the NOOP is answered first, so STAT was lost",
+     B(UP_TO_PIPELINED_STAT "+OK\r\n" STAT_OK BYE),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT "|" QUIT, OK(2, 320)},
-    {"stalled: a late STAT, the first answer counts",
-     B(UP_TO_PIPELINED_STAT STAT_OK BYE "+OK 9 999\r\n"),
-     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT "|" QUIT, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP "|" STAT "|" QUIT,
+     OK(2, 320)},
+    {"stalled: a late STAT answer is only late",
+     B(UP_TO_PIPELINED_STAT STAT_OK BYE "+OK\r\n"),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LATE,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP, OK(2, 320)},
     {"stalled: the late STAT answer is all there is",
      B(UP_TO_PIPELINED_STAT STAT_OK),
-     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT "|" QUIT, OK(2, 320)},
-    {"stalled with the cache's burst", B(GREETING USER_OK PASS_OK STAT_OK BYE),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LATE,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP, OK(2, 320)},
+    {"stalled with the cache's burst, STAT lost",
+     B(GREETING USER_OK PASS_OK "+OK\r\n" STAT_OK BYE),
      .cached = &CACHE_PIPE, .stall_at = sizeof(GREETING USER_OK PASS_OK) - 1,
-     .flags = F_LOST, .bursts = USER PASS STAT "|" STAT "|" QUIT, OK(2, 320)},
-    {"stalled, then STAT refused",
+     .flags = F_LOST,
+     .bursts = USER PASS STAT "|" NOOP "|" STAT "|" QUIT, OK(2, 320)},
+    {"stalled with the cache's burst, STAT late",
+     B(GREETING USER_OK PASS_OK STAT_OK "+OK\r\n" BYE),
+     .cached = &CACHE_PIPE, .stall_at = sizeof(GREETING USER_OK PASS_OK) - 1,
+     .flags = F_LATE, .bursts = USER PASS STAT "|" NOOP "|" QUIT, OK(2, 320)},
+    {"stalled, then STAT refused with a response code",
      B(UP_TO_PIPELINED_STAT "-ERR [SYS/TEMP] busy\r\n"),
-     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT,
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
      .code = POP3_CODE_SYS_TEMP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
-    {"stalled, then EOF", B(UP_TO_PIPELINED_STAT),
-     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" STAT,
+    {"stalled, then STAT refused without a code: the burst failed",
+     B(UP_TO_PIPELINED_STAT "-ERR what?\r\n"),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_BURST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
+    {"stalled, then EOF: the burst failed", B(UP_TO_PIPELINED_STAT),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_BURST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_CLOSED,
            "while waiting for the STAT answer")},
+    {"lost, then the lock-step STAT refused: not the burst's doing",
+     B(UP_TO_PIPELINED_STAT "+OK\r\n-ERR no\r\n"),
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP "|" STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
+
+    /* answers that do not fit the burst */
+    {"pipelined STAT refused without a code: the burst failed",
+     B(UP_TO_PIPELINED_STAT "-ERR Unrecognized command\r\n"),
+     .flags = F_BURST, .bursts = CAPA "|" USER PASS STAT QUIT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED,
+           "server refused STAT: \"Unrecognized command\"")},
+    {"pipelined STAT refused with a code: a real answer",
+     B(UP_TO_PIPELINED_STAT "-ERR [IN-USE] locked\r\n"),
+     .bursts = CAPA "|" USER PASS STAT QUIT, .code = POP3_CODE_IN_USE,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
+    {"more answers than commands: the burst failed",
+     B(UP_TO_PIPELINED_STAT "+OK logged in\r\n" STAT_OK BYE),
+     .flags = F_BURST, .bursts = CAPA "|" USER PASS STAT QUIT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
+           "STAT answer has a malformed message count")},
+    {"a lock-step STAT refused: no burst to blame",
+     B(UP_TO_STAT "-ERR Unrecognized command\r\n"), .no_pipeline = true,
+     .bursts = CAPA "|" USER "|" PASS "|" STAT,
+     FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
+    {"lockstep_methods names USER: STAT waits for the login",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
+     .lockstep = 1u << POP3_AUTH_USER,
+     .bursts = CAPA "|" USER PASS "|" STAT "|" QUIT, OK(2, 320)},
+    {"lockstep_methods names another method: the burst as usual",
+     B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
+     .lockstep = 1u << POP3_AUTH_PLAIN,
+     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
     {"stalled before the login answer: nothing",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
      .stall_at = sizeof(GREETING CAPS_PIPE) - 1,
@@ -1013,7 +1086,7 @@ static const script_t scripts[] = {
      * even the "*" that would cancel a lock-step exchange */
     {"SASL PLAIN pipelined: an unexpected challenge ends the session",
      B(GREETING CAPS_SASL_PIPE "+ eA==\r\n-ERR\r\n"),
-     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT,
+     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT, .flags = F_BURST,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL,
            "unexpected SASL PLAIN challenge \"eA==\" to a pipelined login")},
     {"SASL LOGIN", B(GREETING CAPS_SASL LOGIN_CHALLENGES AUTH_OK STAT_OK BYE),
@@ -1748,6 +1821,41 @@ START_TEST(test_auth_names) {
 }
 END_TEST
 
+/* A capability list without end fails once it passes either cap; one just
+ * under both is read whole. */
+static void capa_lines(size_t lines, size_t line_len, bool fails) {
+  pop3_session_options_t opts = {.user = USER_NAME, .password = PASSWORD};
+  pop3_session_t s;
+  pop3_session_init(&s, &opts);
+  feed_all(&s, GREETING);
+  send_all(&s, CAPA);
+  feed_all(&s, "+OK\r\n");
+  char line[POP3_LINE_MAX];
+  memset(line, 'X', line_len);
+  memcpy(line + line_len, "\r\n", 3);
+  for (size_t i = 0; i < lines && !pop3_session_failed(&s); i++)
+    feed_all(&s, line);
+  ck_assert_int_eq(pop3_session_failed(&s), fails);
+  if (fails) {
+    const pop3_error_t *e = pop3_session_error(&s);
+    ck_assert_int_eq(e->phase, POP3_PHASE_GREETING);
+    ck_assert_int_eq(e->failure, POP3_FAIL_PROTOCOL);
+    ck_assert_ptr_nonnull(strstr(e->message, "capability list too long"));
+  } else {
+    feed_all(&s, ".\r\n");
+    ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_WRITE);
+  }
+}
+
+START_TEST(test_capa_caps) {
+  capa_lines(POP3_CAPA_LINES_MAX, 10, false);
+  capa_lines(POP3_CAPA_LINES_MAX + 1, 10, true);
+  capa_lines(POP3_CAPA_BYTES_MAX / 500, 500, false);
+  capa_lines(POP3_CAPA_BYTES_MAX / 500 + 1, 500, true);
+  capa_lines(1000000, 4, true); /* endless: stops at the first cap */
+}
+END_TEST
+
 /* stalled() acts once, only while a pipelined STAT is unanswered. */
 START_TEST(test_stalled_api) {
   pop3_session_options_t opts = {
@@ -1770,22 +1878,27 @@ START_TEST(test_stalled_api) {
   feed_all(&s, PASS_OK);
   ck_assert(!pop3_session_lost_pipelined(&s));
   pop3_session_stalled(&s);
-  ck_assert(pop3_session_lost_pipelined(&s));
+  ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_WRITE);
   ck_assert_int_eq(pop3_session_phase(&s), POP3_PHASE_STAT);
   pop3_session_stalled(&s); /* pending: not queued twice */
-  send_all(&s, STAT);
+  send_all(&s, NOOP);
   pop3_session_stalled(&s); /* sent once already: never again */
   ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
+  feed_all(&s, "+OK\r\n"); /* the NOOP's answer: STAT was lost */
+  ck_assert(pop3_session_lost_pipelined(&s));
+  send_all(&s, STAT);
+  pop3_session_stalled(&s);
   feed_all(&s, STAT_OK);
   send_all(&s, QUIT);
   pop3_session_stalled(&s);
   ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
-  feed_all(&s, "+OK 9 9\r\n"); /* the second STAT answer ends it */
+  feed_all(&s, BYE);
   ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
   uint64_t count = 0, size = 0;
   ck_assert(pop3_session_stat(&s, &count, &size));
   ck_assert(count == 2 && size == 320);
   ck_assert(!pop3_session_failed(&s));
+  ck_assert(!pop3_session_stat_late(&s));
   pop3_session_stalled(&s);
   ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_NOTHING);
 }
@@ -1968,6 +2081,7 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_driver_failure);
   tcase_add_test(tc, test_auth_names);
   tcase_add_test(tc, test_stalled_api);
+  tcase_add_test(tc, test_capa_caps);
   tcase_add_test(tc, test_ran_capa_with_starttls);
   tcase_add_test(tc, test_clear_token);
   suite_add_tcase(suite, tc);
