@@ -100,7 +100,7 @@ typedef struct {
   bool auth_sent;     /* SASL continuations may follow */
   bool stat_sent;
   bool quit_sent;
-  bool stall;         /* stalled reads may make STAT (and QUIT) go again */
+  bool stall;         /* stalled reads may send NOOP, then STAT and QUIT */
   char pending[POP3_OUTPUT_MAX + POP3_COMMAND_MAX]; /* partial command */
   size_t pending_len;
 } driver_t;
@@ -136,6 +136,10 @@ static void check_command(driver_t *d, const char *line, size_t len) {
     CHECK(!clear, "STAT in clear text although StartTLS is required");
     CHECK(vlen == len, "STAT with an argument");
     d->stat_sent = true;
+  } else if (strcmp(verb, "NOOP") == 0) {
+    /* the probe after a silence: only behind a pipelined STAT */
+    CHECK(d->stall && d->stat_sent && !clear && vlen == len,
+          "NOOP where no pipelined STAT is unanswered");
   } else {
     /* only a SASL response may be anything else */
     CHECK(d->auth_sent && !clear && is_base64_line(line, len),
