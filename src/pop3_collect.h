@@ -36,6 +36,8 @@ typedef struct {
   bool tls_resumed;           /* the TLS session was resumed */
   pop3_auth_t auth_used;      /* how the login went */
   bool pipelined;             /* the login commands went out in one burst */
+  bool stat_with_login;       /* STAT went in that burst and was answered */
+  bool stat_late;             /* ... only after a long silence */
   bool from_cache;            /* remembered capabilities replaced CAPA */
   /* this collection changed how the monitor logs in: STAT no longer goes
    * in the login's burst (the server mishandled it; pipeline_reason says

@@ -264,6 +264,9 @@ static void report(pop3_target_t *t) {
     c->result.capabilities = *pop3_session_capabilities(&c->session);
     c->result.auth_used = pop3_session_auth_used(&c->session);
     c->result.pipelined = c->session.pipelining;
+    c->result.stat_with_login = pop3_session_stat_pipelined(&c->session) &&
+                                !pop3_session_lost_pipelined(&c->session);
+    c->result.stat_late = pop3_session_stat_late(&c->session);
     c->result.from_cache = c->session.use_cache && !c->session.fell_back;
     learn_pipelining(t);
   }
@@ -1043,9 +1046,14 @@ static void start_collection(pop3_target_t *t) {
 /* A plain connection that never got a greeting is most often an
  * implicit-TLS port waiting for our handshake: say so. */
 static void explain_silence(pop3_target_t *t, pop3_error_t *err) {
-  collection_t *c = t->c;
-  if (t->monitor->ssl || c->session.state != POP3_STATE_GREETING ||
-      c->session.line_len != 0)
+  const pop3_session_t *s = &t->c->session;
+  if (pop3_session_in_line(s)) {
+    pop3_error_set(err, pop3_session_phase(s), POP3_FAIL_TIMEOUT,
+                   "an answer was still incomplete when the Timeout passed "
+                   "(the server sends too slowly)");
+    return;
+  }
+  if (t->monitor->ssl || !pop3_session_awaits_greeting(s))
     return;
   pop3_error_set(err, POP3_PHASE_GREETING, POP3_FAIL_TIMEOUT,
                  "no greeting from the server within the Timeout (if this "

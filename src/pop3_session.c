@@ -1529,6 +1529,12 @@ pop3_phase_t pop3_session_phase(const pop3_session_t *s) {
   return s->error.phase;
 }
 
+bool pop3_session_in_line(const pop3_session_t *s) { return s->line_len > 0; }
+
+bool pop3_session_awaits_greeting(const pop3_session_t *s) {
+  return s->state == POP3_STATE_GREETING;
+}
+
 /* Everything but the buffers, and of the output every byte ever used: the
  * rest of it was never written in this session. */
 void pop3_session_clear(pop3_session_t *s) {

@@ -233,6 +233,12 @@ bool pop3_session_stat(const pop3_session_t *s, uint64_t *count,
 const pop3_capabilities_t *pop3_session_capabilities(const pop3_session_t *s);
 /* The phase the session is in (for timeouts reported by the driver). */
 pop3_phase_t pop3_session_phase(const pop3_session_t *s);
+/* Part of a response line has arrived, not its end (for timeouts: the
+ * server is sending, too slowly). */
+bool pop3_session_in_line(const pop3_session_t *s);
+/* Still waiting for the greeting (for timeouts: silence on a plain
+ * connection often means an implicit-TLS port). */
+bool pop3_session_awaits_greeting(const pop3_session_t *s);
 
 /* The driver has waited a while (its choice, e.g. a fraction of the
  * Timeout) without input. When the login was answered +OK and the session
