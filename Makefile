@@ -195,3 +195,19 @@ auth-check: $(BUILD)/test_token $(BUILD)/test_auth
 	tests/run-integration.sh $(BUILD)/test_auth
 CHECK_MORE += auth-check
 .PHONY: auth-check
+
+# --- server matrix: the plugin in collectd against Dovecot, Cyrus, Courier,
+# GNU Mailutils and popa3d, every mode, login method and address family
+# (tests/server-matrix.sh; SERVERS="dovecot cyrus" runs a subset).
+matrix: $(BUILD)/pop3.so
+	tests/server-matrix.sh $(BUILD)/pop3.so
+CHECK_MORE += matrix
+.PHONY: matrix
+
+# --- servers that never stop talking: the real collectd keeps its schedule,
+# logs one error per hostile monitor and stops within the largest Timeout
+# + 1 s (tests/e2e-hostile.sh; about 70 s).
+e2e-hostile: $(BUILD)/pop3.so
+	tests/e2e-hostile.sh $(BUILD)/pop3.so
+CHECK_MORE += e2e-hostile
+.PHONY: e2e-hostile

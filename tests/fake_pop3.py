@@ -29,6 +29,17 @@ and serves that connection with it (certificate too), else with --scenario and
     C<n> SCENARIO <name>       the scenario serving that connection
 --port N binds that port instead of a free one (a test that first saw
 "connection refused" there can bring a server up on it).
+--exit-with-parent stops the server when the process that started it is gone
+(checked every 0.2 s), so a test that dies cannot leave a server behind.
+
+Hostile scenarios (capa-endless, line-endless, ok-endless, drip and their -tls
+twins) never stop talking: an endless answer is sent as fast as the socket
+takes it, or every byte of every answer is dripped 100 ms apart. They log
+    C<n> FLOOD <kind>                          the endless part begins
+    C<n> FLOOD-END <kind> <bytes> bytes <seconds> s <why>
+where why is client-closed (the client closed its end: the normal way out),
+client-stalled (it stopped reading for 30 s), cap-bytes / cap-time (the
+safety net: 64 GiB or 60 s per connection) or server-stopping.
 """
 
 import argparse
@@ -45,6 +56,12 @@ import time
 IO_TIMEOUT = 30.0     # any single send/recv; a client idle this long is dropped
 HOLD_TIMEOUT = 120.0  # cap for scenarios that keep a silent connection open
 MAX_LINE = 1024       # longest command line accepted (RFC: 255 octets)
+# Safety net of an endless answer: whichever comes first. Loopback carries a
+# GiB in under a second, so the byte cap is high: a smaller one would end the
+# attack before a client that cannot stop reading shows its stall.
+FLOOD_MAX_SECONDS = 60.0             # (also caps a dripping connection)
+FLOOD_MAX_BYTES = 64 * 1024 ** 3
+DRIP_DELAY = 0.1      # seconds between two bytes of a dripping server
 PASSWORD = "secret"
 
 DROP = "<drop>"       # reply sentinel: close the connection without answering
@@ -66,7 +83,42 @@ BASE = {
     "tls": None,               # None | "implicit" (TLS at once) | "stall"
     "eol": "\r\n",             # line end of every response
     "bytewise": False,         # send each response one byte per send
+    "drip": 0.0,               # > 0: every response byte alone, this many
+                               #   seconds apart (the greeting too)
+    "endless": None,           # (COMMAND or "*" for the first command, kind):
+                               #   the answer to it never ends; kind is a key
+                               #   of FLOODS
 }
+
+
+def _block(make, size=1024 * 1024):
+    """A block of about `size` bytes built from make(i) for i = 0, 1, ..."""
+    parts, n, i = [], 0, 0
+    while n < size:
+        part = make(i)
+        parts.append(part)
+        n += len(part)
+        i += 1
+    return b"".join(parts)
+
+
+# Endless answers: (head sent once, block repeated without end). The blocks
+# are built once, so that the server sends as fast as the socket takes them.
+FLOODS = {
+    # CAPA +OK, then capability lines X-CAP-0000 ... X-CAP-9999 (252 bytes
+    # each, so that a cap in bytes comes before one in lines; ok-endless's
+    # 5-byte lines meet a cap in lines first), again and again, never the
+    # terminating "."
+    "capa": (b"+OK Capability list follows\r\n",
+             _block(lambda i: b"X-CAP-%04d" % (i % 10000) +
+                    b" endless capability list" * 10 + b"\r\n",
+                    10000 * 252)),
+    # one line that never ends
+    "line": (b"+OK ", b"x" * (1024 * 1024)),
+    # status lines, whatever was asked
+    "ok": (b"", b"+OK\r\n" * (256 * 1024)),
+}
+
 
 # name: (description, overrides of BASE). Add fault rows here.
 SCENARIOS = {
@@ -146,7 +198,23 @@ SCENARIOS = {
                          {}),
     "tls-on-plain": ("TLS at once (needs --cert), for a client expecting plain"
                      " text", {"tls": "implicit"}),
+    # hostile servers that never stop talking (each also as NAME-tls below)
+    "capa-endless": ("CAPA answered +OK, then capability lines without end",
+                     {"endless": ("CAPA", "capa")}),
+    "line-endless": ("the answer to the first command (CAPA or USER) is bytes"
+                     " without a line end, without end",
+                     {"endless": ("*", "line")}),
+    "ok-endless": ("whatever is sent after the greeting is answered by +OK"
+                   " lines without end",
+                   {"endless": ("*", "ok")}),
+    "drip": ("correct session, every byte (greeting too) sent alone 100 ms"
+             " apart", {"drip": DRIP_DELAY}),
 }
+# the same over implicit TLS
+for _name in ("capa-endless", "line-endless", "ok-endless", "drip"):
+    _desc, _over = SCENARIOS[_name]
+    SCENARIOS[_name + "-tls"] = (_desc + ", over implicit TLS (needs --cert)",
+                                 dict(_over, tls="implicit"))
 
 NEEDS_CERT = {"tls": {"implicit"}, "stls": {"ok"}}
 
@@ -184,11 +252,16 @@ class Session:
         self.user = None
         self.logged_in = False
         self.tls_active = False
+        self.commands = 0
+        self.drip_start = None     # when the drip began (None: no drip)
+        self.dripped = 0
 
     # -- I/O -------------------------------------------------------------------
 
     def send_raw(self, data):
-        if self.sc["bytewise"]:
+        if self.sc["drip"]:
+            self.drip(data)
+        elif self.sc["bytewise"]:
             for i in range(len(data)):
                 self.conn.sendall(data[i:i + 1])
                 time.sleep(0.002)   # separate segments (TCP_NODELAY is set)
@@ -203,6 +276,67 @@ class Session:
         lines = [reply] if isinstance(reply, str) else reply
         eol = self.sc["eol"]
         self.send_raw("".join(line + eol for line in lines).encode("latin-1"))
+
+    def drip(self, data):
+        """Each byte alone, DRIP delay apart, within FLOOD_MAX_SECONDS from
+        the first dripped byte of the connection."""
+        if self.drip_start is None:
+            self.drip_start = time.monotonic()
+            self.log.write(self.cid, "FLOOD", "drip")
+        for i in range(len(data)):
+            elapsed = time.monotonic() - self.drip_start
+            why = None
+            if self.stopping.is_set():
+                why = "server-stopping"
+            elif elapsed >= FLOOD_MAX_SECONDS:
+                why = "cap-time"
+            else:
+                try:
+                    self.conn.sendall(data[i:i + 1])
+                    self.dripped += 1
+                except socket.timeout:
+                    why = "client-stalled"
+                except (OSError, ssl.SSLError):
+                    why = "client-closed"
+            if why is None and self.stopping.wait(self.sc["drip"]):
+                why = "server-stopping"
+            if why is not None:
+                raise Closed(why)   # handle() logs FLOOD-END
+
+    def flood_end(self, kind, sent, start, why):
+        self.log.write(self.cid, "FLOOD-END",
+                       f"{kind} {sent} bytes {time.monotonic() - start:.1f} s"
+                       f" {why}")
+
+    def flood(self, kind):
+        """An answer without end: FLOODS[kind]'s head, then its block again
+        and again, as fast as the socket takes it, until the client closes,
+        the server stops or the safety net (bytes, seconds) is reached."""
+        head, block = FLOODS[kind]
+        self.log.write(self.cid, "FLOOD", kind)
+        start, sent = time.monotonic(), 0
+        view = memoryview(block)
+        chunk = head
+        why = None
+        while why is None:
+            if self.stopping.is_set():
+                why = "server-stopping"
+            elif sent >= FLOOD_MAX_BYTES:
+                why = "cap-bytes"
+            elif time.monotonic() - start >= FLOOD_MAX_SECONDS:
+                why = "cap-time"
+            else:
+                try:
+                    if chunk:
+                        self.conn.sendall(chunk)
+                        sent += len(chunk)
+                except socket.timeout:
+                    why = "client-stalled"
+                except (OSError, ssl.SSLError):
+                    why = "client-closed"
+                chunk = view
+        self.flood_end(kind, sent, start, why)
+        raise Closed(why)
 
     def readline(self):
         """One command line without its line end (LF or CRLF)."""
@@ -377,6 +511,11 @@ class Session:
             line = self.readline()
             self.log_cmd(line)
             cmd = line.partition(" ")[0].upper()
+            self.commands += 1
+            endless = sc["endless"]
+            if endless and (endless[0] == cmd or
+                            (endless[0] == "*" and self.commands == 1)):
+                self.flood(endless[1])
             reply = self.dispatch(cmd, line.partition(" ")[2])
             if reply == DROP:
                 raise Closed(f"dropped-after-{cmd.lower()}")
@@ -406,6 +545,11 @@ def handle(conn, peer, cid, sc, tls_ctx, log, stopping):
         reason = f"error {e}"
     finally:
         close(s.conn, abrupt=reason.startswith("dropped"))
+        if s.drip_start is not None:  # however the dripping session ended
+            # the client's close, seen by a send or by a read, is one cause
+            why = ("client-closed" if reason == "client-eof"
+                   or reason.startswith("error ") else reason)
+            s.flood_end("drip", s.dripped, s.drip_start, why)
         log.write(cid, "CLOSE", reason)
 
 
@@ -482,6 +626,8 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--control", help="file naming the scenario per connection")
     ap.add_argument("--password", help=f"the accepted password ({PASSWORD})")
+    ap.add_argument("--exit-with-parent", action="store_true",
+                    help="stop when the parent process is gone")
     ap.add_argument("--list", action="store_true", help="list the scenarios")
     a = ap.parse_args()
     if a.list:
@@ -521,7 +667,12 @@ def main():
     os.replace(a.port_file + ".tmp", a.port_file)
 
     ids = itertools.count(1)
+    parent = os.getppid() if a.exit_with_parent else None
     while not stopping.is_set():
+        if parent is not None and os.getppid() != parent:
+            log.write("-", "PARENT-GONE", "")
+            stopping.set()   # ends the sessions' loops too
+            break
         try:
             conn, addr = srv.accept()
         except socket.timeout:

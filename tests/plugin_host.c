@@ -745,6 +745,8 @@ static const type_def_t *find_type(const char *name) {
 
 static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void run_writes(const value_list_t *vl, const type_def_t *def);
+
 int plugin_dispatch_values(value_list_t const *vl) {
   if (vl == NULL || vl->values == NULL || vl->values_len < 1) {
     host_error("plugin_dispatch_values: no values");
@@ -801,6 +803,7 @@ int plugin_dispatch_values(value_list_t const *vl) {
                "global interval",
                vl->plugin_instance, vl->type);
   record(&e);
+  run_writes(vl, t != NULL ? &def : NULL);
   return 0;
 }
 
@@ -1057,11 +1060,74 @@ int plugin_unregister_complex_config(const char *name) {
       ud->free_func(ud->data);                                                 \
     return -1;                                                                 \
   }
-UNSUPPORTED_REGISTER(plugin_register_write, plugin_write_cb)
 UNSUPPORTED_REGISTER(plugin_register_flush, plugin_flush_cb)
 UNSUPPORTED_REGISTER(plugin_register_missing, plugin_missing_cb)
 UNSUPPORTED_REGISTER(plugin_register_log, plugin_log_cb)
 UNSUPPORTED_REGISTER(plugin_register_notification, plugin_notification_cb)
+
+/* Write callbacks see every dispatched value, in the dispatching thread
+ * (collectd's write threads see it a moment later). */
+typedef struct {
+  plugin_write_cb cb;
+  user_data_t ud;
+} write_cb_t;
+static pthread_mutex_t writes_lock = PTHREAD_MUTEX_INITIALIZER;
+static write_cb_t writes[8];
+static size_t writes_num;
+
+int plugin_register_write(const char *name, plugin_write_cb callback,
+                          user_data_t const *ud) {
+  pthread_mutex_lock(&writes_lock);
+  bool full = writes_num == sizeof(writes) / sizeof(writes[0]);
+  if (!full)
+    writes[writes_num++] =
+        (write_cb_t){callback, ud != NULL ? *ud : (user_data_t){0}};
+  pthread_mutex_unlock(&writes_lock);
+  if (full) {
+    host_error("plugin_register_write(\"%s\"): too many write callbacks",
+               name);
+    if (ud != NULL && ud->data != NULL && ud->free_func != NULL)
+      ud->free_func(ud->data);
+    return -1;
+  }
+  return 0;
+}
+
+static void run_writes(const value_list_t *vl, const type_def_t *def) {
+  data_source_t sources[8];
+  data_set_t ds = {.ds = sources};
+  sstrncpy(ds.type, vl->type, sizeof(ds.type));
+  ds.ds_num = def != NULL ? def->ds_num : vl->values_len;
+  if (ds.ds_num > 8)
+    ds.ds_num = 8;
+  for (size_t i = 0; i < ds.ds_num; i++) {
+    sources[i] = (data_source_t){
+        .type = def != NULL ? def->ds_type[i] : DS_TYPE_GAUGE,
+        .min = NAN,
+        .max = NAN};
+    sstrncpy(sources[i].name, "value", sizeof(sources[i].name));
+  }
+  pthread_mutex_lock(&writes_lock);
+  size_t n = writes_num;
+  write_cb_t list[sizeof(writes) / sizeof(writes[0])];
+  memcpy(list, writes, n * sizeof(*list));
+  pthread_mutex_unlock(&writes_lock);
+  for (size_t i = 0; i < n; i++)
+    list[i].cb(&ds, vl, &list[i].ud);
+}
+
+/* After the shutdown callbacks, as collectd does. */
+static void free_writes(void) {
+  pthread_mutex_lock(&writes_lock);
+  size_t n = writes_num;
+  write_cb_t list[sizeof(writes) / sizeof(writes[0])];
+  memcpy(list, writes, n * sizeof(*list));
+  writes_num = 0;
+  pthread_mutex_unlock(&writes_lock);
+  for (size_t i = 0; i < n; i++)
+    if (list[i].ud.data != NULL && list[i].ud.free_func != NULL)
+      list[i].ud.free_func(list[i].ud.data);
+}
 
 /* ======================================================================
  * threads
@@ -1141,6 +1207,7 @@ void *ph_handle(void) { return plugin_handle; }
 
 void ph_unload(void) {
   ph_schedule_stop();
+  free_writes();
   pthread_mutex_lock(&reg_lock);
   configs_num = inits_num = shutdowns_num = 0;
   pthread_mutex_unlock(&reg_lock);

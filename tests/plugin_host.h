@@ -13,7 +13,8 @@
  * them with a bound. It runs the plugin's config, init, read (on demand or on
  * a schedule, in read threads as collectd does) and shutdown callbacks, and
  * frees read user_data with their free_func before the shutdown callbacks,
- * in collectd's order.
+ * in collectd's order. Write callbacks see every dispatched value, in the
+ * dispatching thread.
  *
  * Usage:
  *   ph_load("build/pop3.so");

@@ -15,7 +15,14 @@
  * Timeout + 0.5 s as one FAILURE notification and one ERROR line naming the
  * phase; the healthy monitor keeps dispatching; the server heals (its
  * control file names a good scenario) and the monitor dispatches again with
- * an OKAY notification; after shutdown no descriptor or thread is left. */
+ * an OKAY notification; after shutdown no descriptor or thread is left.
+ *
+ * Hostile rows (F_FLOOD: servers that never stop talking, or drip their
+ * bytes) run on collectd's schedule instead: every read each second while
+ * the server attacks; the faulty monitor fails within its Timeout + 0.5 s
+ * with one FAILURE and one ERROR line, the healthy one dispatches every
+ * interval (no gap over interval + 0.5 s), and shutdown, started while the
+ * server is still sending, ends within the largest Timeout + 1 s. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <ctype.h>
@@ -23,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -142,7 +150,8 @@ static void fake_start(fake_t *f, const char *name, const char *scenario,
     /* keep the server out of the test's descriptor and signal state */
     for (int fd = 3; fd < 1024; fd++)
       close(fd);
-    execl("/usr/bin/python3", "python3", env("FAULT_SERVER"), "--scenario",
+    execl("/usr/bin/python3", "python3", env("FAULT_SERVER"),
+          "--exit-with-parent", "--scenario",
           "ok", "--control", f->control, "--port-file", f->port_file,
           "--host", host, "--port", port_arg, "--password", password,
           "--cert", cert_path, "--key", key_path, (char *)NULL);
@@ -262,6 +271,9 @@ enum {
   F_SLOW = 1 << 7,        /* the failure takes the whole Timeout */
   F_LOGIN_DELAY = 1 << 8, /* the plugin waits before it logs in again:
                              no repeat; heal after advancing the clock */
+  F_FLOOD = 1 << 9,       /* a hostile server that keeps talking: scheduled
+                             reads, the healthy monitor's schedule watched,
+                             shutdown timed while it still sends */
 };
 
 typedef struct {
@@ -279,10 +291,26 @@ typedef struct {
   /* after healing: the scenario, and how long to keep reading for values */
   const char *heal;
   double heal_wait;
+  /* F_FLOOD rows: needle and needle2 are lists of alternatives separated by
+   * '|', matched without regard to case, and both must match (needle2 NULL:
+   * no second condition); the cause's exact words are the engine's choice */
+  const char *needle2;
 } fault_row_t;
 
 #define TEMP_NOTE "(temporary; will retry)"
 
+/* The causes of the hostile rows, as alternatives (see needle2): the
+ * subject, and what is wrong with it. */
+#define CAUSE_CAPA "CAPA|capabilit"
+#define CAUSE_TOO_MUCH                                                         \
+  "too long|too many|too large|too big|at most|more than|exceed|limit"
+#define CAUSE_LINE "line"
+#define CAUSE_TOO_LONG "too long|longer|at most|exceed|limit"
+#define CAUSE_TIMEOUT "Timeout"
+
+/* the older rows leave needle2 (the last field) out */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const fault_row_t rows[] = {
     /* connection and name resolution */
     {"connect-refused", NULL, NULL, F_REFUSED, 0, "connect",
@@ -365,6 +393,36 @@ static const fault_row_t rows[] = {
      "STLS", 0, 0, 0, "ok-stls", 0},
     {"stls-injected-bytes", "stls-inject", "good", F_STARTTLS, 0, "tls",
      "after the STLS", 0, 0, 0, "ok-stls", 0},
+    /* hostile servers that keep talking (F_FLOOD, see run_hostile_row):
+     * the answer to CAPA never ends; a line never ends; +OK lines without
+     * end; every byte 100 ms apart, so the Timeout passes while data keeps
+     * arriving. Each plain and inside implicit TLS. */
+    {.name = "capa-endless", .scenario = "capa-endless", .flags = F_FLOOD,
+     .timeout = 2, .phase = "greeting", .needle = CAUSE_CAPA,
+     .needle2 = CAUSE_TOO_MUCH, .transient = 0},
+    {.name = "capa-endless-tls", .scenario = "capa-endless-tls",
+     .cert = "good", .flags = F_FLOOD | F_SSL, .timeout = 2,
+     .phase = "greeting", .needle = CAUSE_CAPA, .needle2 = CAUSE_TOO_MUCH,
+     .transient = 0},
+    {.name = "line-endless", .scenario = "line-endless", .flags = F_FLOOD,
+     .timeout = 2, .phase = "greeting", .needle = CAUSE_LINE,
+     .needle2 = CAUSE_TOO_LONG, .transient = 0},
+    {.name = "line-endless-tls", .scenario = "line-endless-tls",
+     .cert = "good", .flags = F_FLOOD | F_SSL, .timeout = 2,
+     .phase = "greeting", .needle = CAUSE_LINE, .needle2 = CAUSE_TOO_LONG,
+     .transient = 0},
+    {.name = "ok-endless", .scenario = "ok-endless", .flags = F_FLOOD,
+     .timeout = 2, .phase = "greeting", .needle = CAUSE_CAPA,
+     .needle2 = CAUSE_TOO_MUCH, .transient = 0},
+    {.name = "ok-endless-tls", .scenario = "ok-endless-tls", .cert = "good",
+     .flags = F_FLOOD | F_SSL, .timeout = 2, .phase = "greeting",
+     .needle = CAUSE_CAPA, .needle2 = CAUSE_TOO_MUCH, .transient = 0},
+    {.name = "drip", .scenario = "drip", .flags = F_FLOOD | F_SLOW,
+     .timeout = 2, .phase = "greeting", .needle = CAUSE_TIMEOUT,
+     .transient = 0},
+    {.name = "drip-tls", .scenario = "drip-tls", .cert = "good",
+     .flags = F_FLOOD | F_SSL | F_SLOW, .timeout = 2, .phase = "greeting",
+     .needle = CAUSE_TIMEOUT, .transient = 0},
     /* must succeed, with exact values */
     {"one-byte-at-a-time", "one-byte", NULL, 0, 3, NULL, NULL, -1, 7, 123456,
      NULL, 0},
@@ -383,6 +441,7 @@ static const fault_row_t rows[] = {
     {"stls-ok", "ok-stls", "good", F_STARTTLS | F_BY_NAME, 0, NULL, NULL, -1,
      7, 123456, NULL, 0},
 };
+#pragma GCC diagnostic pop
 #define ROWS_NUM (sizeof(rows) / sizeof(rows[0]))
 
 static bool row_selected(const char *name) {
@@ -426,7 +485,10 @@ static char *row_config(const fault_row_t *row, const char *host, int port) {
   fprintf(fh, "  </Monitor>\n  <Monitor \"healthy\">\n");
   fprintf(fh, "    Host \"127.0.0.1\"\n    Port %d\n", healthy.port);
   fprintf(fh, "    User \"bob\"\n    Password \"%s\"\n", healthy_password);
-  fprintf(fh, "    Timeout 5\n  </Monitor>\n</Plugin>\n");
+  /* hostile rows: the same Timeout for both, so that the shutdown bound
+   * (the largest Timeout + 1 s) is the faulty monitor's */
+  fprintf(fh, "    Timeout %g\n  </Monitor>\n</Plugin>\n",
+          row->flags & F_FLOOD ? row->timeout : 5.0);
   fclose(fh);
   return text;
 }
@@ -508,8 +570,34 @@ static void assert_values(const fault_row_t *row, double since,
                 "%s: response_time %g", row->name, e.value);
 }
 
-/* One FAILURE and one ERROR line for "fault", naming the phase, in time. */
-static void assert_failure(const fault_row_t *row, double t0, double timeout) {
+/* Whether text contains one of the '|'-separated alternatives of pattern,
+ * in any case. */
+static bool contains_any(const char *text, const char *pattern) {
+  for (const char *alt = pattern; *alt != '\0';) {
+    size_t n = strcspn(alt, "|");
+    for (const char *p = text; *p != '\0'; p++)
+      if (strncasecmp(p, alt, n) == 0)
+        return true;
+    alt += n;
+    if (*alt == '|')
+      alt++;
+  }
+  return false;
+}
+
+/* Whether a cause names what the row expects: hostile rows match
+ * alternatives (both needles), the others the exact needle. */
+static bool cause_matches(const fault_row_t *row, const char *text) {
+  if (!(row->flags & F_FLOOD))
+    return strstr(text, row->needle) != NULL;
+  return contains_any(text, row->needle) &&
+         (row->needle2 == NULL || contains_any(text, row->needle2));
+}
+
+/* One FAILURE and one ERROR line for "fault", naming the phase, in time.
+ * false, with why, when not; the ERROR line goes to line (may be NULL). */
+static bool check_failure(const fault_row_t *row, double t0, double timeout,
+                          char *why, size_t size, ph_event_t *line) {
   ph_event_t n, l;
   ph_filter_t fn = {.kind = PH_NOTIFICATION,
                     .severity = NOTIF_FAILURE,
@@ -518,50 +606,65 @@ static void assert_failure(const fault_row_t *row, double t0, double timeout) {
   bool got = ph_wait(&fn, 1, timeout + 0.5, &n);
   if (!got) {
     ph_dump(&(ph_filter_t){.kind = PH_ANY, .since = t0});
-    ck_abort_msg("%s: no FAILURE notification within %.1f s", row->name,
-                 timeout + 0.5);
+    snprintf(why, size, "%s: no FAILURE notification within %.1f s",
+             row->name, timeout + 0.5);
+    return false;
   }
-  ck_assert_msg(n.at - t0 <= timeout + 0.5,
-                "%s: FAILURE after %.3f s, Timeout is %.1f s", row->name,
-                n.at - t0, timeout);
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      snprintf(why, size, __VA_ARGS__);                                        \
+      return false;                                                            \
+    }                                                                          \
+  } while (0)
+  CHECK(n.at - t0 <= timeout + 0.5, "%s: FAILURE after %.3f s, Timeout is %.1f s",
+        row->name, n.at - t0, timeout);
   ph_filter_t fl = {.kind = PH_LOG,
                     .severity = LOG_ERR,
                     .contains = "monitor \"fault\"",
                     .since = t0};
-  ck_assert_msg(ph_wait(&fl, 1, 0.5, &l), "%s: no ERROR line", row->name);
-  ck_assert_msg(l.at - t0 <= timeout + 0.5, "%s: ERROR after %.3f s",
-                row->name, l.at - t0);
+  CHECK(ph_wait(&fl, 1, 0.5, &l), "%s: no ERROR line", row->name);
+  if (line != NULL)
+    *line = l;
+  CHECK(l.at - t0 <= timeout + 0.5, "%s: ERROR after %.3f s", row->name,
+        l.at - t0);
 
   char phase[32];
   snprintf(phase, sizeof(phase), ": %s: ", row->phase);
   const char *texts[2] = {l.message, n.message};
   for (int i = 0; i < 2; i++) {
     const char *what = i == 0 ? "ERROR line" : "notification";
-    ck_assert_msg(strstr(texts[i], phase) != NULL,
-                  "%s: %s does not name the phase \"%s\": %s", row->name, what,
-                  row->phase, texts[i]);
-    ck_assert_msg(strstr(texts[i], row->needle) != NULL,
-                  "%s: %s lacks \"%s\": %s", row->name, what, row->needle,
-                  texts[i]);
-    ck_assert_msg(printable_line(texts[i]),
-                  "%s: %s is not one printable line: %s", row->name, what,
-                  texts[i]);
+    CHECK(strstr(texts[i], phase) != NULL,
+          "%s: %s does not name the phase \"%s\": %s", row->name, what,
+          row->phase, texts[i]);
+    CHECK(cause_matches(row, texts[i]), "%s: %s lacks \"%s\"%s%s%s: %s",
+          row->name, what, row->needle, row->needle2 ? " and \"" : "",
+          row->needle2 ? row->needle2 : "", row->needle2 ? "\"" : "",
+          texts[i]);
+    CHECK(printable_line(texts[i]), "%s: %s is not one printable line: %s",
+          row->name, what, texts[i]);
     if (row->transient == 1)
-      ck_assert_msg(strstr(texts[i], TEMP_NOTE) != NULL,
-                    "%s: %s does not say it is temporary: %s", row->name, what,
-                    texts[i]);
+      CHECK(strstr(texts[i], TEMP_NOTE) != NULL,
+            "%s: %s does not say it is temporary: %s", row->name, what,
+            texts[i]);
     if (row->transient == 0)
-      ck_assert_msg(strstr(texts[i], TEMP_NOTE) == NULL,
-                    "%s: %s calls a lasting failure temporary: %s", row->name,
-                    what, texts[i]);
+      CHECK(strstr(texts[i], TEMP_NOTE) == NULL,
+            "%s: %s calls a lasting failure temporary: %s", row->name, what,
+            texts[i]);
   }
-  ck_assert_msg(strstr(l.message, "fault row") != NULL,
-                "%s: the ERROR line lacks the Description: %s", row->name,
-                l.message);
+  CHECK(strstr(l.message, "fault row") != NULL,
+        "%s: the ERROR line lacks the Description: %s", row->name, l.message);
   /* the cause is one clear line: not the bare phase */
   const char *cause = strstr(l.message, phase) + strlen(phase);
-  ck_assert_msg(strlen(cause) >= 10, "%s: cause too short: %s", row->name,
-                l.message);
+  CHECK(strlen(cause) >= 10, "%s: cause too short: %s", row->name, l.message);
+#undef CHECK
+  return true;
+}
+
+static void assert_failure(const fault_row_t *row, double t0, double timeout) {
+  char why[1600];
+  if (!check_failure(row, t0, timeout, why, sizeof(why), NULL))
+    ck_abort_msg("%s", why);
 }
 
 static size_t fault_errors(void) {
@@ -733,11 +836,289 @@ static void run_row(const fault_row_t *row) {
           ph_now() - started);
 }
 
+/* --- hostile servers: the engine must not be held by one connection ------- */
+
+#define HOSTILE_INTERVAL 1.0 /* every read's interval while a server attacks */
+#define HOSTILE_WINDOW 4.0   /* how long the schedules are watched */
+#define HOSTILE_SLACK 0.5    /* allowed lateness of a dispatch */
+
+/* Everything a hostile row found wrong, reported together. */
+typedef struct {
+  char text[6000];
+  size_t len;
+  int count;
+} problems_t;
+
+static void problem(problems_t *p, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+static void problem(problems_t *p, const char *format, ...) {
+  p->count++;
+  if (p->len + 8 >= sizeof(p->text))
+    return;
+  p->len += (size_t)snprintf(p->text + p->len, sizeof(p->text) - p->len,
+                             "\n  - ");
+  va_list ap;
+  va_start(ap, format);
+  int n = vsnprintf(p->text + p->len, sizeof(p->text) - p->len, format, ap);
+  va_end(ap);
+  if (n > 0)
+    p->len += (size_t)n;
+  if (p->len >= sizeof(p->text))
+    p->len = sizeof(p->text) - 1;
+}
+
+/* ph_shutdown in a thread of its own: a shutdown that never ends is
+ * measured, not waited for. */
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool done;
+  int rc;
+  double seconds;
+} shutdown_job = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                  false, 0, 0};
+
+static void *shutdown_thread(void *arg) {
+  double t0 = *(double *)arg;
+  int rc = ph_shutdown();
+  pthread_mutex_lock(&shutdown_job.lock);
+  shutdown_job.seconds = ph_now() - t0;
+  shutdown_job.rc = rc;
+  shutdown_job.done = true;
+  pthread_cond_broadcast(&shutdown_job.cond);
+  pthread_mutex_unlock(&shutdown_job.lock);
+  return NULL;
+}
+
+/* Starts the shutdown now; true when it returned within `wait` seconds
+ * (its duration in *seconds, its status in *rc). On false the thread is
+ * left behind, still in ph_shutdown, and *seconds is the time waited. */
+static bool timed_shutdown(double wait, double *seconds, int *rc) {
+  static double t0;
+  t0 = ph_now();
+  shutdown_job.done = false;
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, shutdown_thread, &t0), 0);
+  double until = t0 + wait;
+  pthread_mutex_lock(&shutdown_job.lock);
+  while (!shutdown_job.done && ph_now() < until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 20 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&shutdown_job.cond, &shutdown_job.lock, &ts);
+  }
+  bool done = shutdown_job.done;
+  *seconds = done ? shutdown_job.seconds : ph_now() - t0;
+  *rc = shutdown_job.rc;
+  pthread_mutex_unlock(&shutdown_job.lock);
+  if (done)
+    pthread_join(th, NULL);
+  else
+    pthread_detach(th);
+  return done;
+}
+
+/* The healthy monitor's dispatches between from and to: every one right,
+ * and no gap (from `from`, between two, up to `to`) over interval + slack. */
+static void check_healthy_schedule(problems_t *p, double from, double to,
+                                   size_t *dispatches, double *largest) {
+  ph_filter_t f = {.kind = PH_VALUE,
+                   .plugin_instance = "healthy",
+                   .type = "email_count",
+                   .since = from};
+  size_t n = ph_count(&f), seen = 0;
+  double prev = from, gap_max = 0, gap_at = from;
+  for (size_t k = 1; k <= n; k++) {
+    ph_event_t e;
+    if (!ph_nth(&f, k, &e) || e.at > to)
+      break;
+    if (e.value != 7)
+      problem(p, "the healthy monitor dispatched email_count %g, want 7",
+              e.value);
+    if (e.at - prev > gap_max) {
+      gap_max = e.at - prev;
+      gap_at = prev;
+    }
+    prev = e.at;
+    seen++;
+  }
+  if (to - prev > gap_max) {
+    gap_max = to - prev;
+    gap_at = prev;
+  }
+  *dispatches = seen;
+  *largest = gap_max;
+  if (gap_max > HOSTILE_INTERVAL + HOSTILE_SLACK)
+    problem(p,
+            "the healthy monitor lost its schedule: %zu dispatch(es) in "
+            "%.1f s, none for %.2f s from %.2f s on (interval %.1f s, at "
+            "most %.1f s allowed)",
+            seen, to - from, gap_max, gap_at - from, HOSTILE_INTERVAL,
+            HOSTILE_INTERVAL + HOSTILE_SLACK);
+}
+
+/* Connections of the hostile server whose endless part is still being sent. */
+static int floods_in_flight(const fake_t *srv) {
+  return fake_log_count(srv, " FLOOD ") - fake_log_count(srv, " FLOOD-END ");
+}
+
+static void run_hostile_row(const fault_row_t *row) {
+  char dir[512], path[600];
+  log_dir_for(row->name, dir, sizeof(dir));
+  snprintf(path, sizeof(path), "%s/host.log", dir);
+  unlink(path);
+  ck_assert_int_eq(ph_set_log_file(path), 0);
+  double timeout = row->timeout > 0 ? row->timeout : 1.0;
+  double longest = timeout; /* row_config gives both monitors this Timeout */
+  problems_t problems = {.len = 0};
+
+  fake_t srv;
+  char name[300];
+  snprintf(name, sizeof(name), "%s/server", row->name);
+  fake_start(&srv, name, row->scenario, row->cert, "127.0.0.1", 0,
+             fault_password);
+  double started = ph_now();
+  int fds0 = ph_fd_count(), threads0 = ph_thread_count();
+  ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
+  char *text = row_config(row, "127.0.0.1", srv.port);
+  oconfig_item_t *root;
+  ck_assert_int_eq(ph_config(parse_plugin_block(text, &root)), 0);
+  ck_assert_int_eq(ph_init(), 0);
+
+  /* 1. collectd's schedule: every read now, then every interval */
+  double t0 = ph_now();
+  ph_schedule_start(2, HOSTILE_INTERVAL);
+
+  /* 2. the faulty monitor fails within its Timeout + 0.5 s, once */
+  char why[1600];
+  ph_event_t error_line = {.at = 0};
+  if (!check_failure(row, t0, timeout, why, sizeof(why), &error_line))
+    problem(&problems, "%s", why);
+  else if ((row->flags & F_SLOW) && error_line.at - t0 < timeout - 0.05)
+    problem(&problems,
+            "failed after %.3f s, before its Timeout of %.1f s, while the "
+            "server was still sending: %s",
+            error_line.at - t0, timeout, error_line.message);
+
+  /* 3. the attack goes on (the faulty monitor is read every interval);
+   * the healthy monitor keeps its schedule */
+  double t_end = t0 + HOSTILE_WINDOW;
+  while (ph_now() < t_end)
+    sleep_for(0.05);
+  size_t dispatches = 0;
+  double gap = 0;
+  check_healthy_schedule(&problems, t0, t_end, &dispatches, &gap);
+  size_t skipped = ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                           .severity = LOG_WARNING,
+                                           .contains = "\"healthy\"",
+                                           .contains2 = "still running"});
+  if (skipped > 0)
+    problem(&problems, "the healthy monitor's collection was still running "
+                       "at its next interval");
+  if (fault_errors() != 1)
+    problem(&problems, "%zu ERROR lines for the faulty monitor in %.1f s of "
+                       "one lasting attack; want 1",
+            fault_errors(), HOSTILE_WINDOW);
+  if (fault_notifications(NOTIF_FAILURE) != 1)
+    problem(&problems, "%zu FAILURE notifications in %.1f s of one lasting "
+                       "attack; want 1",
+            fault_notifications(NOTIF_FAILURE), HOSTILE_WINDOW);
+  if (ph_count(&(ph_filter_t){.kind = PH_VALUE,
+                              .plugin_instance = "fault",
+                              .type = "email_count"}) != 0)
+    problem(&problems, "the attacked monitor dispatched a count");
+  int attacks = fake_log_count(&srv, " FLOOD ");
+  int closed_by_client = fake_log_count(&srv, " client-closed");
+  if (closed_by_client < 1)
+    problem(&problems, "the client never closed an attacking connection "
+                       "(%d attack(s), see %s)",
+            attacks, srv.log);
+  if (attacks < 2)
+    problem(&problems, "%d attack(s) in %.1f s: the faulty monitor was not "
+                       "collected again on its schedule",
+            attacks, HOSTILE_WINDOW);
+
+  /* 4. shutdown while the server still sends: wait (bounded) for an attack
+   * in flight, then stop; it must end within the largest Timeout + 1 s */
+  if (floods_in_flight(&srv) < 1)
+    fake_wait_log(&srv, " FLOOD ", fake_log_count(&srv, " FLOOD ") + 1,
+                  HOSTILE_INTERVAL + timeout + 1.0);
+  bool sending = floods_in_flight(&srv) >= 1;
+  double limit = longest + 1.0, took;
+  int rc;
+  bool done = timed_shutdown(limit + 5.0, &took, &rc);
+  if (!done) {
+    problem(&problems, "shutdown (started while the server %s) had not "
+                       "returned after %.1f s; the bound is %.1f s",
+            sending ? "was sending" : "had stopped", took, limit);
+    ck_abort_msg("%s: %d problem(s):%s", row->name, problems.count,
+                 problems.text);
+  }
+  if (took > limit)
+    problem(&problems, "shutdown took %.2f s (started while the server %s); "
+                       "the bound is the largest Timeout + 1 s = %.1f s",
+            took, sending ? "was sending" : "had stopped", limit);
+  if (rc != 0)
+    problem(&problems, "a shutdown callback returned %d", rc);
+  if (ph_count(&(ph_filter_t){.kind = PH_NOTIFICATION,
+                              .plugin_instance = "healthy"}) != 0)
+    problem(&problems, "the healthy monitor raised a notification");
+  if (ph_count(&(ph_filter_t){.kind = PH_LOG,
+                              .severity = LOG_ERR,
+                              .contains = "\"healthy\""}) != 0)
+    problem(&problems, "the healthy monitor logged an error");
+  if (ph_host_errors() != 0)
+    problem(&problems, "the host saw %u API misuses", ph_host_errors());
+  assert_no_password();
+
+  ph_unload();
+  ph_free_config(root);
+  free(text);
+  fake_stop(&srv);
+  int threads = ph_wait_threads(threads0, 3.0);
+  if (threads != threads0)
+    problem(&problems, "%d threads after shutdown, %d before", threads,
+            threads0);
+  int fds = ph_wait_fds(fds0, 1.0);
+  if (fds != fds0) {
+    ph_dump_fds();
+    problem(&problems, "%d descriptors after shutdown, %d before", fds, fds0);
+  }
+  ph_set_log_file(NULL);
+  const char *cause = strstr(error_line.message, ": greeting: ");
+  if (cause == NULL && row->phase != NULL) {
+    char phase[32];
+    snprintf(phase, sizeof(phase), ": %s: ", row->phase);
+    cause = strstr(error_line.message, phase);
+  }
+  fprintf(stderr,
+          "fault row %-36s %s  %.2f s\n"
+          "    failed after %.2f s: %s\n"
+          "    healthy: %zu dispatches in %.1f s, largest gap %.2f s; %d "
+          "attack(s); shutdown %.2f s (%s)\n",
+          row->name, problems.count == 0 ? "ok" : "FAILED",
+          ph_now() - started,
+          error_line.at > 0 ? error_line.at - t0 : -1.0,
+          cause != NULL ? cause + 2 : "(no ERROR line)", dispatches,
+          HOSTILE_WINDOW, gap, attacks, took,
+          sending ? "begun during an attack"
+                  : "no attack in flight to catch");
+  ck_assert_msg(problems.count == 0, "%s: %d problem(s):%s", row->name,
+                problems.count, problems.text);
+}
+
 START_TEST(fault_row) {
   const fault_row_t *row = &rows[_i];
   if (!row_selected(row->name))
     return;
-  run_row(row);
+  if (row->flags & F_FLOOD)
+    run_hostile_row(row);
+  else
+    run_row(row);
 }
 END_TEST
 
