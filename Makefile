@@ -211,3 +211,12 @@ e2e-hostile: $(BUILD)/pop3.so
 	tests/e2e-hostile.sh $(BUILD)/pop3.so
 CHECK_MORE += e2e-hostile
 .PHONY: e2e-hostile
+
+# --- inside the real collectd: TokenCommand's exit status with SIGCHLD
+# ignored and with the exec plugin reaping, long passwords through SASL, and
+# pop3-probe --config reading collectd.conf as collectd does
+# (tests/e2e-token.sh; about 10 s).
+e2e-token: $(BUILD)/pop3.so $(BUILD)/pop3-probe $(BUILD)/test_config
+	tests/e2e-token.sh $(BUILD)/pop3.so
+CHECK_MORE += e2e-token
+.PHONY: e2e-token

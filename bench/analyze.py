@@ -74,6 +74,25 @@ def runs(key, path, rtt, skip=0):
     print(line + f"  [{len(ok)}/{len(rows)} ok]")
 
 
+def slowstat(key, path, rtt, delay, skip=0):
+    """A server answering STAT `delay` seconds late: the round trips around
+    that delay, and in how many collections STAT still went with the login
+    (the steady state, after the first `skip`)."""
+    rtt, delay = float(rtt), float(delay)
+    rows = [fields(l) for l in open(path) if l.startswith("C ")][int(skip):]
+    ok = [r for r in rows if r.get("ok") == "1"]
+    if not ok:
+        put(f"{key}_ok", f"0/{len(rows)}")
+        print(f"  {key:24} FAILED: no successful collection (see {path})")
+        return
+    wall = statistics.median(float(r["wall"]) - delay for r in ok) / rtt
+    kept = sum(r.get("stat_with_login") == "1" for r in ok)
+    put(f"{key}_wall_rtt", f"{wall:.2f}")
+    put(f"{key}_kept", f"{kept}/{len(ok)}")
+    print(f"  {key:24} {wall:5.2f} RTT + {delay:.1f} s to STAT; STAT sent with"
+          f" the login in {kept}/{len(ok)} collections  [{len(ok)}/{len(rows)} ok]")
+
+
 def instructions(path):
     for line in open(path):
         if line.startswith("summary:") or line.startswith("totals:"):
@@ -182,6 +201,11 @@ def table():
         add(f"  {label}, Java Commons Net", ">= 6 (lock-step)",
             f"{g(f'java_{mode}_wall_rtt')} RTT to STAT, "
             f"{g(f'java_{mode}_total_rtt')} with QUIT")
+    add(f"  plain, STAT answered {g('slow_stat_delay')} s late, resumed",
+        "pipelining kept",
+        f"{g('slow_plain_wall_rtt')} RTT + {g('slow_stat_delay')} s; STAT with"
+        f" the login in {g('slow_plain_kept')}",
+        frac_all("slow_plain_kept"))
     add("TLS resumption used after the first", "every one",
         f"implicit {g('c_ssl_resumed_resumed')}, StartTLS "
         f"{g('c_starttls_resumed_resumed')} (RTT runs), callgrind "
@@ -233,5 +257,6 @@ def table():
 
 cmd = sys.argv[2]
 args = sys.argv[3:]
-{"runs": runs, "callgrind": callgrind, "cpu": cpu, "scale": scale,
+{"runs": runs, "slowstat": slowstat, "callgrind": callgrind, "cpu": cpu,
+ "scale": scale,
  "table": table}[cmd](*args)

@@ -27,8 +27,8 @@ fi
 # BENCH_MONITOR_EXTRA: option lines added to every scale <Monitor> block
 MONITOR_EXTRA=${BENCH_MONITOR_EXTRA:+$BENCH_MONITOR_EXTRA
 }
-# BENCH_STAGES (for working on the bench): any of rtt peers instr cpu scale
-STAGES=" ${BENCH_STAGES:-rtt peers instr cpu scale} "
+# BENCH_STAGES (for working on the bench): any of rtt slow peers instr cpu scale
+STAGES=" ${BENCH_STAGES:-rtt slow peers instr cpu scale} "
 stage() { [[ $STAGES == *" $1 "* ]]; }
 
 NS_C=p3b-c-$$ NS_S=p3b-s-$$
@@ -303,6 +303,25 @@ for mode in plain ssl starttls; do
     "$IP_S" "$(mode_port $mode)" "$BUSER" "$BPASS" >"$W/c_${mode}_resumed.txt" || true
   "$PY" "$HERE/analyze.py" "$RES" runs "c_${mode}_resumed" "$W/c_${mode}_resumed.txt" "$RTT_S" 1
 done
+
+# ------------------------------------------------------------------ slow STAT
+# A server that answers STAT 0.6 s late (tests/fake_pop3.py stat-slow):
+# after a silence the engine sends NOOP, the STAT answer comes first, so
+# STAT keeps going with the login.
+SLOW_DELAY=0.6
+if stage slow; then
+  say "== A server answering STAT ${SLOW_DELAY} s late, ${RTT_MS} ms RTT, plain, resumed, median of $N"
+  echo "slow_stat_delay=$SLOW_DELAY" >>"$RES"
+  in_s "$PY" "$HERE/../tests/fake_pop3.py" --scenario stat-slow --host "$IP_S" \
+    --port 1110 --port-file "$W/slow.port" --password "$BPASS" >"$W/slow.log" 2>&1 &
+  PIDS+=($!)
+  slow_pid=$!
+  for _ in $(seq 1 100); do [[ -s $W/slow.port ]] && break; sleep 0.1; done
+  in_c timeout 300 "$BUILD/collect_bench" -m resumed -n $((N + 1)) \
+    "$IP_S" 1110 "$BUSER" "$BPASS" >"$W/slow_plain.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" slowstat slow_plain "$W/slow_plain.txt" "$RTT_S" "$SLOW_DELAY" 1
+  stop_pid "$slow_pid" 5
+fi
 
 say "== Peers at ${RTT_MS} ms RTT, same server, median of $N"
 JAVA_CP=/usr/share/java/commons-net.jar:$BUILD/bench-java

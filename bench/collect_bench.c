@@ -15,10 +15,12 @@
  *     -q           print only the summary line
  *
  * One line per collection:
- *   C <i> ok=<0|1> wall=<s> resp=<s> resumed=<0|1> tls=<version> phases=<p,...>
+ *   C <i> ok=<0|1> wall=<s> resp=<s> resumed=<0|1> tls=<version>
+ *     stat_with_login=<0|1> late=<0|1> phases=<p,...>
  * wall is submit -> result callback (STAT answered; QUIT then completes in
  * the background), resp is the plugin's response_time (connect start ->
- * STAT answer), phases the seconds per phase (resolve, connect, tls,
+ * STAT answer), stat_with_login whether STAT went in the login's burst
+ * (late: and was answered only after a silence), phases the seconds per phase (resolve, connect, tls,
  * greeting, auth, stat, quit; -1 = not reached). Then
  *   S n=<N> failed=<k> resumed=<r> cpu_s=<user+sys seconds of the process>
  * Exit 1 when any collection failed. */
@@ -142,9 +144,11 @@ int main(int argc, char **argv) {
     failed += !ok;
     resumed += ok && r->tls_resumed;
     if (!quiet) {
-      printf("C %d ok=%d wall=%.6f resp=%.6f resumed=%d tls=%s phases=", i,
-             ok, sink.done ? sink.at - start : -1.0, r->response_time,
-             r->tls_resumed, r->tls_version[0] ? r->tls_version : "-");
+      printf("C %d ok=%d wall=%.6f resp=%.6f resumed=%d tls=%s "
+             "stat_with_login=%d late=%d phases=",
+             i, ok, sink.done ? sink.at - start : -1.0, r->response_time,
+             r->tls_resumed, r->tls_version[0] ? r->tls_version : "-",
+             r->stat_with_login, r->stat_late);
       for (int p = 0; p <= POP3_PHASE_QUIT; p++)
         printf("%s%.6f", p ? "," : "", r->phase_seconds[p]);
       printf("\n");

@@ -13,6 +13,9 @@
 
 /* "USER " / "PASS " plus CRLF must fit a 255-octet command (RFC 2449). */
 #define POP3_CREDENTIAL_MAX (POP3_COMMAND_MAX - 7)
+/* Passwords of the SASL methods and APOP (which sends a digest) are bounded
+ * only by the session's room for them. */
+#define POP3_PASSWORD_MAX POP3_SECRET_MAX
 #define POP3_HOST_MAX 253
 #define POP3_TEXT_OPTION_MAX 1024
 #define POP3_TOKEN_COMMAND_ARGS_MAX 64
@@ -36,6 +39,19 @@ static int get_string(const char *name, const oconfig_item_t *ci, char **out) {
     ERROR("pop3 plugin: monitor \"%s\": option %s: value longer than %d "
           "characters",
           name, ci->key, POP3_TEXT_OPTION_MAX);
+    return -1;
+  }
+  return cf_util_get_string(ci, out) == 0 ? 0 : -1;
+}
+
+/* Password: longer than other text options may be. */
+static int get_password(const char *name, const oconfig_item_t *ci,
+                        char **out) {
+  if (want_one(name, ci, OCONFIG_TYPE_STRING, "string in quotes") != 0)
+    return -1;
+  if (strlen(ci->values[0].value.string) > POP3_PASSWORD_MAX) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: longer than %d bytes",
+          name, ci->key, POP3_PASSWORD_MAX);
     return -1;
   }
   return cf_util_get_string(ci, out) == 0 ? 0 : -1;
@@ -192,7 +208,7 @@ static int check_host(const char *name, const char *host) {
   return -1;
 }
 
-/* User and password travel inside one POP3 command line. */
+/* The user name travels inside one POP3 command line (USER, APOP). */
 static int check_credential(const char *name, const char *option,
                             const char *value) {
   const char *problem = NULL;
@@ -206,6 +222,26 @@ static int check_credential(const char *name, const char *option,
     return 0;
   ERROR("pop3 plugin: monitor \"%s\": option %s: %s", name, option, problem);
   return -1;
+}
+
+/* SASL PLAIN and LOGIN carry up to 4096 bytes, APOP only a digest of it;
+ * USER/PASS puts it in a 255-octet command. Auto may pick USER/PASS: a
+ * password too long for it then fails at collection unless the server
+ * offers SASL PLAIN or LOGIN. */
+static int check_password(const char *name, const char *option,
+                          const char *value, pop3_auth_t auth) {
+  /* the length is bounded already: by get_password, or the file's reader */
+  size_t len = strlen(value);
+  if (value[0] == '\0' || strpbrk(value, "\r\n") != NULL)
+    return check_credential(name, option, value);
+  if (auth == POP3_AUTH_USER && len > POP3_CREDENTIAL_MAX) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: %zu bytes is too long "
+          "for Auth user (PASS fits %d in a 255-octet POP3 command); use "
+          "Auth plain or login",
+          name, option, len, POP3_CREDENTIAL_MAX);
+    return -1;
+  }
+  return 0;
 }
 
 static int check_name(const char *name) {
@@ -231,33 +267,49 @@ static int check_name(const char *name) {
   return -1;
 }
 
-/* First line of the file, without its line end. */
+/* Why a password file cannot be used, or NULL. */
+static const char *password_file_problem(pop3_line_status_t status) {
+  switch (status) {
+  case POP3_LINE_OK:
+    return NULL;
+  case POP3_LINE_NOT_REGULAR:
+    return "is not a regular file (a FIFO or a device is refused)";
+  case POP3_LINE_TOO_LONG:
+    return "has a first line longer than 4096 bytes";
+  case POP3_LINE_CANNOT_OPEN:
+  case POP3_LINE_CANNOT_READ:
+    break;
+  }
+  return "cannot read";
+}
+
+/* The password file's first line, up to a CR or LF. Read without
+ * waiting: a FIFO or a device named here must not hold collectd's start. */
 static int read_password_file(const char *name, const char *path,
                               char **out) {
-  FILE *fh = fopen(path, "r");
-  if (fh == NULL) {
-    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: cannot read "
-          "\"%s\": %s",
-          name, path, STRERRNO);
-    return -1;
-  }
-  struct stat st;
-  if (fstat(fileno(fh), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+  char line[POP3_PASSWORD_MAX + 1];
+  struct stat st = {0};
+  int e = 0;
+  const char *problem =
+      password_file_problem(pop3_file_first_line(path, line, sizeof(line),
+                                                 &st, &e));
+  line[strcspn(line, "\r")] = '\0';
+  if (problem == NULL && line[0] == '\0')
+    problem = st.st_size == 0 ? "is empty" : "has an empty first line";
+  if (problem == NULL && (*out = strdup(line)) == NULL)
+    problem = "cannot be kept: out of memory";
+  explicit_bzero(line, sizeof(line));
+  if (problem != NULL && e != 0)
+    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: %s \"%s\": %s",
+          name, problem, path, strerror(e));
+  else if (problem != NULL)
+    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" %s", name,
+          path, problem);
+  else if (st.st_mode & (S_IRWXG | S_IRWXO))
     WARNING("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" is "
             "readable by group or others; chmod 600 it",
             name, path);
-  char line[POP3_CREDENTIAL_MAX + 3];
-  bool got = fgets(line, sizeof(line), fh) != NULL;
-  fclose(fh);
-  if (!got) {
-    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" is empty",
-          name, path);
-    return -1;
-  }
-  line[strcspn(line, "\r\n")] = '\0';
-  *out = strdup(line);
-  explicit_bzero(line, sizeof(line));
-  return *out != NULL ? 0 : -1;
+  return problem == NULL ? 0 : -1;
 }
 
 static int check_readable_file(const char *name, const char *option,
@@ -383,7 +435,7 @@ static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
   if (strcasecmp("User", key) == 0)
     return get_string(n, child, &m->user);
   if (strcasecmp("Password", key) == 0)
-    return get_string(n, child, &m->password);
+    return get_password(n, child, &m->password);
   if (strcasecmp("PasswordFile", key) == 0)
     return get_string(n, child, &x->password_file);
   if (strcasecmp("Auth", key) == 0)
@@ -450,8 +502,8 @@ static int validate(pop3_monitor_t *m, parse_extras_t *x) {
     bad++;
   }
   if (m->password != NULL && !pop3_monitor_uses_token(m) &&
-      check_credential(n, x->password_file ? "PasswordFile" : "Password",
-                       m->password) != 0)
+      check_password(n, x->password_file ? "PasswordFile" : "Password",
+                     m->password, m->auth) != 0)
     bad++;
   if (m->ssl && m->starttls) {
     ERROR("pop3 plugin: monitor \"%s\": options SSL and StartTLS exclude each "

@@ -4,9 +4,12 @@
  * 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
 #include "collectd/core/daemon/collectd.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "pop3_collect.h"
 #include "pop3_conffile.h"
@@ -114,6 +117,53 @@ static void add_boolean(oconfig_item_t *block, const char *key, bool v) {
   o->values[0].value.boolean = v;
 }
 
+/* How long `--password-file <(command)` may take to give its line. */
+#define PIPE_WAIT_MS 10000
+
+/* The first line of a pipe, within PIPE_WAIT_MS; 0 on success. */
+static int read_pipe_line(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  size_t len = 0;
+  bool done = false;
+  while (!done && len + 1 < size) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, PIPE_WAIT_MS) <= 0)
+      break;
+    ssize_t n = read(fd, buf + len, size - 1 - len);
+    if (n <= 0) {
+      done = n == 0;
+      break;
+    }
+    char *lf = memchr(buf + len, '\n', (size_t)n);
+    len = lf ? (size_t)(lf - buf) : len + (size_t)n;
+    done = lf != NULL;
+  }
+  close(fd);
+  while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
+    len--;
+  buf[len] = '\0';
+  return done && len > 0 ? 0 : -1;
+}
+
+/* --password-file: a file as PasswordFile, checked as collectd checks it;
+ * a pipe (`<(pass show mail)`), which collectd refuses because it could
+ * block its start, is read here once. */
+static int add_password_file(oconfig_item_t *b, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    add_string(b, "PasswordFile", path);
+    return 0;
+  }
+  char line[POP3_SECRET_MAX + 2];
+  int rc = read_pipe_line(path, line, sizeof(line));
+  if (rc == 0)
+    add_string(b, "Password", line);
+  explicit_bzero(line, sizeof(line));
+  return rc;
+}
+
 typedef struct {
   const char *config, *monitor, *name;
   range_t warning, critical;
@@ -123,8 +173,11 @@ typedef struct {
 /* The option tree built from the flags: the root lives on main's stack. */
 static void free_options(oconfig_item_t *item) {
   for (int i = 0; i < item->values_num; i++)
-    if (item->values[i].type == OCONFIG_TYPE_STRING)
-      free(item->values[i].value.string);
+    if (item->values[i].type == OCONFIG_TYPE_STRING) {
+      char *v = item->values[i].value.string;
+      explicit_bzero(v, strlen(v)); /* a password read from a pipe */
+      free(v);
+    }
   free(item->values);
   for (int i = 0; i < item->children_num; i++) {
     free_options(&item->children[i]);
@@ -173,7 +226,12 @@ static int parse_args(int argc, char **argv, probe_args_t *a) {
     case 'S': add_boolean(b, "SSL", true); break;
     case 'T': add_boolean(b, "StartTLS", true); break;
     case 'u': add_string(b, "User", optarg); break;
-    case O_PWFILE: add_string(b, "PasswordFile", optarg); break;
+    case O_PWFILE:
+      if (add_password_file(b, optarg) != 0)
+        return unknown("--password-file %s: no password line (a pipe is "
+                       "given 10 s)",
+                       optarg);
+      break;
     case O_AUTH: add_string(b, "Auth", optarg); break;
     case O_TOKEN: add_string(b, "TokenFile", optarg); break;
     case O_CACERT: add_string(b, "CACert", optarg); break;
@@ -217,9 +275,15 @@ static pop3_monitor_t *monitor_from_config(const probe_args_t *a) {
     unknown("%s", err);
     return NULL;
   }
-  const oconfig_item_t *plugin = pop3_conffile_find(root, "Plugin", "pop3");
-  const oconfig_item_t *block =
-      plugin ? pop3_conffile_find(plugin, "Monitor", a->monitor) : NULL;
+  /* collectd merges every <Plugin pop3> block, included ones too */
+  const oconfig_item_t *block = NULL;
+  for (int i = 0; i < root->children_num && block == NULL; i++) {
+    const oconfig_item_t *c = &root->children[i];
+    if (strcasecmp(c->key, "Plugin") == 0 && c->values_num == 1 &&
+        c->values[0].type == OCONFIG_TYPE_STRING &&
+        strcasecmp(c->values[0].value.string, "pop3") == 0)
+      block = pop3_conffile_find(c, "Monitor", a->monitor);
+  }
   pop3_monitor_t *m = block ? pop3_config_monitor(block) : NULL;
   if (block == NULL)
     unknown("no <Monitor \"%s\"> inside <Plugin pop3>", a->monitor);

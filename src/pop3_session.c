@@ -277,10 +277,10 @@ static bool failure_counts(pop3_session_t *s) {
   return true;
 }
 
-/* Waiting for the answer to a STAT that went out in the login's burst. */
+/* Waiting for the answer to a STAT that went out in the login's burst, or
+ * went again after the burst was lost: the connection is suspect. */
 static bool burst_pending(const pop3_session_t *s) {
-  return s->state == POP3_STATE_STAT && s->stat_pipelined &&
-         !s->lost_pipelined;
+  return s->state == POP3_STATE_STAT && s->stat_pipelined;
 }
 
 __attribute__((format(printf, 4, 5))) static void
@@ -699,9 +699,18 @@ static const char *method_label(pop3_auth_t mech, char *buf, size_t size) {
   return buf;
 }
 
+/* Whether PASS can carry the password in a 255-octet command. */
+static bool pass_fits(const pop3_session_t *s) {
+  const char *password = s->options.password;
+  return password == NULL ||
+         strlen(password) <= POP3_COMMAND_MAX - strlen("PASS \r\n");
+}
+
 /* The mechanism for this login, or AUTO when the one asked for is not
- * offered. Auto always finds one: when the list names none it knows, USER
- * is tried anyway and the server's answer says why it will not do. */
+ * offered. Auto finds one unless the password is too long for PASS and the
+ * server lists neither SASL PLAIN nor LOGIN: when the list names none it
+ * knows, USER is tried anyway and the server's answer says why it will not
+ * do. */
 static pop3_auth_t choose(const pop3_session_t *s) {
   pop3_auth_t asked = s->options.auth;
   if (asked != POP3_AUTH_AUTO)
@@ -709,17 +718,25 @@ static pop3_auth_t choose(const pop3_session_t *s) {
   const pop3_capabilities_t *c = &s->capabilities;
   if (c->known && list_has(c->sasl, "PLAIN"))
     return POP3_AUTH_PLAIN;
-  if (c->known && !c->user && list_has(c->sasl, "LOGIN"))
+  if (c->known && (!c->user || !pass_fits(s)) && list_has(c->sasl, "LOGIN"))
     return POP3_AUTH_LOGIN;
-  return POP3_AUTH_USER;
+  return pass_fits(s) ? POP3_AUTH_USER : POP3_AUTH_AUTO;
 }
 
-/* The method the configuration asks for is not offered. */
+/* The method the configuration asks for is not offered; with Auth auto,
+ * none can carry the password. */
 static void no_mechanism(pop3_session_t *s) {
   char offered[POP3_SASL_MAX + 32], label[32];
   pop3_auth_t asked = s->options.auth;
   describe_offers(s, offered, sizeof(offered));
-  if (asked == POP3_AUTH_APOP)
+  if (asked == POP3_AUTH_AUTO)
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the password is too long for USER/PASS (%zu bytes, at most "
+              "%zu) and the server offers no SASL PLAIN or LOGIN (it offers: "
+              "%s)",
+              strlen(s->options.password),
+              POP3_COMMAND_MAX - strlen("PASS \r\n"), offered);
+  else if (asked == POP3_AUTH_APOP)
     fail_auth(s, POP3_FAIL_NO_MECHANISM,
               "server does not offer APOP: its greeting has no <timestamp> "
               "(it offers: %s)",

@@ -11,21 +11,46 @@
 #define POP3_TOKEN_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "pop3_error.h"
 
-/* The first line of a regular file. A FIFO or a device is refused (it could
- * block a collection), and so is an empty first line or one that does not
- * fit in size - 1 bytes. */
+typedef enum {
+  POP3_LINE_OK = 0,
+  POP3_LINE_CANNOT_OPEN, /* *errnum says why */
+  POP3_LINE_NOT_REGULAR, /* a FIFO, a device, a directory, a socket */
+  POP3_LINE_CANNOT_READ, /* *errnum says why */
+  POP3_LINE_TOO_LONG,    /* the line does not fit in size - 1 bytes */
+} pop3_line_status_t;
+
+/* The first line of a regular file (TokenFile, PasswordFile), read without
+ * ever waiting: the open does not block and anything but a regular file is
+ * refused before a byte is read (a FIFO would block the caller, a device
+ * may never end). POP3_LINE_OK: buf holds the line without its LF (a CR
+ * before it stays, each caller trims its own way) and *st the file's
+ * status. Whatever the outcome, buf is NUL-terminated and the read buffers
+ * are cleansed. size must be at least 2. */
+pop3_line_status_t pop3_file_first_line(const char *path, char *buf,
+                                        size_t size, struct stat *st,
+                                        int *errnum);
+
+/* The first line of a regular file, trailing CR and blanks removed. A FIFO
+ * or a device is refused (it could block a collection), and so is an empty
+ * first line or one that does not fit in size - 1 bytes. */
 int pop3_token_read_file(const char *path, char *buf, size_t size,
                          pop3_error_t *err);
 
 /* Runs argv[0] (an absolute path; argv is NULL-terminated) with argv,
  * without a shell: stdin from /dev/null, stderr discarded, no descriptor of
- * ours inherited, its own process group. The token is the first line of its
- * stdout. The program must exit with status 0 before deadline (seconds of
- * CLOCK_MONOTONIC, as pop3_now()); else its process group is killed with
- * SIGKILL and reaped. Safe in a multi-threaded process (posix_spawn). */
+ * ours inherited, default signal dispositions, its own process group. The
+ * token is the first line of its stdout. The program must exit with status
+ * 0 before deadline (seconds of CLOCK_MONOTONIC, as pop3_now()); else its
+ * process group is killed with SIGKILL and reaped. The exit status is
+ * honoured whatever this process does with SIGCHLD (ignored, as in
+ * collectd, or a handler reaping any child, as collectd's exec plugin
+ * installs): a watcher process forked for the run is the program's parent
+ * and reports its status through a pipe. Safe in a multi-threaded
+ * process; returns by deadline + 0.25 s. */
 int pop3_token_run_command(char *const argv[], double deadline, char *buf,
                            size_t size, pop3_error_t *err);
 

@@ -88,6 +88,11 @@ BASE = {
     "endless": None,           # (COMMAND or "*" for the first command, kind):
                                #   the answer to it never ends; kind is a key
                                #   of FLOODS
+    "after_login": None,       # what becomes of commands that arrived with a
+                               #   successful login: None (answered) | "lose"
+                               #   (dropped) | "garble" (dropped, and the next
+                               #   command is answered -ERR)
+    "stat_delay": 0.0,         # seconds before the STAT answer
 }
 
 
@@ -155,6 +160,13 @@ SCENARIOS = {
     "pass-login-delay": ("logging in too often",
                          {"capa": BASE["capa"] + ["LOGIN-DELAY 600"],
                           "replies": {"PASS": "-ERR [LOGIN-DELAY 600] too soon"}}),
+    "pass-login-delay-huge": ("LOGIN-DELAY of 136 years",
+                              {"replies": {"PASS": "-ERR [LOGIN-DELAY "
+                                                   "4294967295] go away"}}),
+    "stls-login-delay": ("STLS offered, answered in clear text with -ERR"
+                         " [LOGIN-DELAY 900] (forgeable before TLS)",
+                         {"stls": "ok", "replies": {
+                             "STLS": "-ERR [LOGIN-DELAY 900] come back later"}}),
     "pass-sys-perm": ("permanent server-side failure",
                       {"replies": {"PASS": "-ERR [SYS/PERM] account disabled"}}),
     "pass-sys-temp": ("temporary server-side failure",
@@ -207,6 +219,14 @@ SCENARIOS = {
     "ok-endless": ("whatever is sent after the greeting is answered by +OK"
                    " lines without end",
                    {"endless": ("*", "ok")}),
+    "pipeline-lost": ("PIPELINING offered, but the commands that arrive with a"
+                      " successful login are lost", {"after_login": "lose"}),
+    "pipeline-garbled": ("PIPELINING offered, but the commands that arrive"
+                         " with a successful login are lost and the next one"
+                         " gets -ERR Unrecognized command",
+                         {"after_login": "garble"}),
+    "stat-slow": ("correct server answering STAT after 0.6 s",
+                  {"stat_delay": 0.6}),
     "drip": ("correct session, every byte (greeting too) sent alone 100 ms"
              " apart", {"drip": DRIP_DELAY}),
 }
@@ -255,6 +275,7 @@ class Session:
         self.commands = 0
         self.drip_start = None     # when the drip began (None: no drip)
         self.dripped = 0
+        self.garble_next = False
 
     # -- I/O -------------------------------------------------------------------
 
@@ -457,8 +478,25 @@ class Session:
         self.user, self.logged_in = None, False
         return None
 
+    def after_login(self):
+        """Logs whether commands came with the login (pipelined) or not
+        (lock-step); a server that hands the connection over after the
+        login loses them (after_login)."""
+        if not self.buf:
+            self.log.write(self.cid, "LOCKSTEP", "nothing came with the login")
+            return
+        self.log.write(self.cid, "WITH-LOGIN", repr(self.buf))
+        mode = self.sc["after_login"]
+        if mode is not None:
+            self.log.write(self.cid, "LOST", repr(self.buf))
+            self.buf = b""
+            self.garble_next = mode == "garble"
+
     def dispatch(self, cmd, arg):
         """The reply to one command (None: nothing to send)."""
+        if self.garble_next:
+            self.garble_next = False
+            return "-ERR Unrecognized command"
         if cmd in self.sc["replies"]:
             return self.sc["replies"][cmd]
         if cmd == "CAPA":
@@ -471,6 +509,9 @@ class Session:
             return "+OK Bye."
         if self.logged_in:
             if cmd == "STAT":
+                if self.sc["stat_delay"] and \
+                        self.stopping.wait(self.sc["stat_delay"]):
+                    raise Closed("server-stopping")
                 return self.sc["stat"]
             if cmd == "RSET":
                 return "+OK"
@@ -516,7 +557,10 @@ class Session:
             if endless and (endless[0] == cmd or
                             (endless[0] == "*" and self.commands == 1)):
                 self.flood(endless[1])
+            was_logged_in = self.logged_in
             reply = self.dispatch(cmd, line.partition(" ")[2])
+            if self.logged_in and not was_logged_in:
+                self.after_login()
             if reply == DROP:
                 raise Closed(f"dropped-after-{cmd.lower()}")
             if reply == HOLD:
@@ -620,7 +664,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario")
     ap.add_argument("--port-file")
-    ap.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="127.0.0.1 or ::1 (the bench: its private namespace"
+                    " address)")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--cert")
     ap.add_argument("--key")

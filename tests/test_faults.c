@@ -1219,8 +1219,8 @@ static const bad_config_t bad_configs[] = {
     {"password-empty", "Password", "Host \"127.0.0.1\"\n User \"u\"\n Password \"\"\n"},
     {"password-line-break", "Password",
      "Host \"127.0.0.1\"\n User \"u\"\n Password \"BadCfgLB\nPw-Two2\"\n"},
-    {"password-absurd-length", "Password",
-     "Host \"127.0.0.1\"\n User \"u\"\n Password \"%s\"\n"},
+    {"password-too-long-for-pass", "Password",
+     "Host \"127.0.0.1\"\n User \"u\"\n Auth \"user\"\n Password \"%s\"\n"},
     {"password-and-file", "PasswordFile", GOOD_OPTS " PasswordFile \"%s\"\n"},
     {"password-file-missing", "PasswordFile",
      "Host \"127.0.0.1\"\n User \"u\"\n PasswordFile \"%s\"\n"},
@@ -1584,6 +1584,167 @@ START_TEST(login_delay_capability_is_honoured) {
 }
 END_TEST
 
+/* A LOGIN-DELAY is capped at an hour, and a LOGIN-DELAY read in clear text
+ * before TLS silences nothing. */
+static void login_delay_bound_case(const char *scenario, bool starttls,
+                                   double advance, int logins_before,
+                                   int logins_after) {
+  char dir[512], path[600], server[64];
+  log_dir_for(scenario, dir, sizeof(dir));
+  snprintf(path, sizeof(path), "%s/host.log", dir);
+  unlink(path);
+  ck_assert_int_eq(ph_set_log_file(path), 0);
+  fake_t srv;
+  snprintf(server, sizeof(server), "%s/server", scenario);
+  fake_start(&srv, server, scenario, starttls ? "good" : NULL, "127.0.0.1", 0,
+             fault_password);
+  ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
+  fault_row_t row = {.name = scenario,
+                     .timeout = 1,
+                     .flags = starttls ? F_STARTTLS : 0};
+  char *text = row_config(&row, "127.0.0.1", srv.port);
+  oconfig_item_t *root;
+  ck_assert_int_eq(ph_config(parse_plugin_block(text, &root)), 0);
+  ck_assert_int_eq(ph_init(), 0);
+  double t0 = ph_now();
+  const char *attempt = starttls ? " CMD STLS" : " CMD PASS";
+  ph_read_all();
+  ck_assert(ph_wait(&(ph_filter_t){.kind = PH_NOTIFICATION,
+                                   .severity = NOTIF_FAILURE,
+                                   .plugin_instance = "fault"},
+                    1, 1.5, NULL));
+  settle(&srv);
+  ph_clock_advance(advance);
+  ph_read_all();
+  settle(&srv);
+  ck_assert_int_eq(fake_log_count(&srv, attempt), logins_before);
+  ph_clock_advance(3601 - advance);
+  ph_read_all();
+  settle(&srv);
+  ck_assert_int_eq(fake_log_count(&srv, attempt), logins_after);
+  size_t notices = ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                           .contains = "monitor \"fault\"",
+                                           .contains2 = "between logins",
+                                           .since = t0});
+  ck_assert_uint_eq(notices, starttls ? 0 : 1);
+  if (!starttls)
+    ck_assert(ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                      .contains = "asks for 3600 s",
+                                      .since = t0}) == 1);
+  ck_assert_int_eq(ph_host_errors(), 0);
+  ph_shutdown();
+  ph_unload();
+  ph_free_config(root);
+  free(text);
+  fake_stop(&srv);
+  ph_set_log_file(NULL);
+}
+
+START_TEST(login_delay_is_capped_at_an_hour) {
+  /* 10 s later: still waiting; 3601 s later: a login again */
+  login_delay_bound_case("pass-login-delay-huge", false, 10, 1, 2);
+}
+END_TEST
+
+START_TEST(login_delay_before_tls_is_ignored) {
+  /* 10 s later the monitor tries again (STLS), and again after the hour */
+  login_delay_bound_case("stls-login-delay", true, 10, 2, 3);
+}
+END_TEST
+
+/* --- pipelining behind the login --------------------------------------------
+ * A server that loses (or garbles) the commands sent with the login: the
+ * first collection still succeeds (lock-step, on a fresh connection if need
+ * be), one INFO line says so, later collections wait for the login's
+ * answer, and an hour later pipelining is tried again without a second
+ * line. A server that is only slow to answer STAT keeps the pipelining. */
+
+static size_t pipelining_lines(double since) {
+  return ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                 .contains = "monitor \"fault\"",
+                                 .contains2 = "mishandles STAT",
+                                 .since = since});
+}
+
+/* One read; its values must come, with no failure. */
+static void collect_once(const fake_t *srv, double timeout) {
+  double t = ph_now();
+  ph_read_all();
+  ck_assert_msg(ph_wait(&(ph_filter_t){.kind = PH_VALUE,
+                                       .plugin_instance = "fault",
+                                       .type = "email_count",
+                                       .since = t},
+                        1, timeout, NULL),
+                "no values from the fault monitor");
+  settle(srv);
+}
+
+static void pipelining_case(const char *scenario, bool mishandled) {
+  char dir[512], path[600], server[64];
+  log_dir_for(scenario, dir, sizeof(dir));
+  snprintf(path, sizeof(path), "%s/host.log", dir);
+  unlink(path);
+  ck_assert_int_eq(ph_set_log_file(path), 0);
+  fake_t srv;
+  snprintf(server, sizeof(server), "%s/server", scenario);
+  fake_start(&srv, server, scenario, NULL, "127.0.0.1", 0, fault_password);
+  ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
+  fault_row_t row = {.name = scenario, .timeout = 3};
+  char *text = row_config(&row, "127.0.0.1", srv.port);
+  oconfig_item_t *root;
+  ck_assert_int_eq(ph_config(parse_plugin_block(text, &root)), 0);
+  ck_assert_int_eq(ph_init(), 0);
+  double t0 = ph_now();
+
+  collect_once(&srv, 3.5);
+  ck_assert_int_eq(fake_log_count(&srv, " LOST "), mishandled ? 1 : 0);
+  ck_assert_uint_eq(pipelining_lines(t0), mishandled ? 1 : 0);
+
+  collect_once(&srv, 3.5);
+  if (mishandled) { /* lock-step now: nothing comes with the login */
+    ck_assert_int_eq(fake_log_count(&srv, " LOST "), 1);
+    ck_assert_int_ge(fake_log_count(&srv, " LOCKSTEP "), 1);
+  } else { /* still pipelined: STAT came with every login */
+    ck_assert_int_eq(fake_log_count(&srv, " WITH-LOGIN "), 2);
+    ck_assert_int_eq(fake_log_count(&srv, " LOCKSTEP "), 0);
+  }
+
+  ph_clock_advance(3601); /* pipelining is tried again */
+  collect_once(&srv, 3.5);
+  ck_assert_int_eq(fake_log_count(&srv, " LOST "), mishandled ? 2 : 0);
+  ck_assert_uint_eq(pipelining_lines(t0), mishandled ? 1 : 0);
+
+  ck_assert_uint_eq(ph_count(&(ph_filter_t){.kind = PH_NOTIFICATION,
+                                            .severity = NOTIF_FAILURE,
+                                            .since = t0}),
+                    0);
+  ck_assert_uint_eq(ph_count(&(ph_filter_t){.kind = PH_LOG,
+                                            .severity = LOG_ERR,
+                                            .since = t0}),
+                    0);
+  assert_no_password();
+  ck_assert_int_eq(ph_host_errors(), 0);
+  ph_shutdown();
+  ph_unload();
+  ph_free_config(root);
+  free(text);
+  fake_stop(&srv);
+  ph_set_log_file(NULL);
+}
+
+START_TEST(pipeline_lost_goes_lockstep) {
+  pipelining_case("pipeline-lost", true);
+}
+END_TEST
+
+START_TEST(pipeline_garbled_goes_lockstep) {
+  pipelining_case("pipeline-garbled", true);
+}
+END_TEST
+
+START_TEST(slow_stat_keeps_pipelining) { pipelining_case("stat-slow", false); }
+END_TEST
+
 /* --- main -------------------------------------------------------------------- */
 
 int main(void) {
@@ -1613,7 +1774,15 @@ int main(void) {
   tcase_set_timeout(delay, 30);
   tcase_add_test(delay, login_delay_response_code_is_honoured);
   tcase_add_test(delay, login_delay_capability_is_honoured);
+  tcase_add_test(delay, login_delay_is_capped_at_an_hour);
+  tcase_add_test(delay, login_delay_before_tls_is_ignored);
   suite_add_tcase(s, delay);
+  TCase *pipe = tcase_create("pipelining");
+  tcase_set_timeout(pipe, 30);
+  tcase_add_test(pipe, pipeline_lost_goes_lockstep);
+  tcase_add_test(pipe, pipeline_garbled_goes_lockstep);
+  tcase_add_test(pipe, slow_stat_keeps_pipelining);
+  suite_add_tcase(s, pipe);
   TCase *config = tcase_create("bad-config");
   tcase_set_timeout(config, 30);
   tcase_add_test(config, bad_configurations);

@@ -57,9 +57,23 @@ expect "^POP3 OK - .* $POP3_FEW_COUNT messages, $POP3_FEW_SIZE bytes" "implicit 
 expect "^peer: .*TLSv1\.[23]" "prints the TLS version"
 expect "^certificate expires: [0-9-]+ [0-9:]+ UTC \(in [0-9.]+ days\)$" "prints the certificate expiry"
 
+(umask 077 && echo "$POP3_PASS_MANY" > "$dir/many.password")
 run 0 --host ::1 --port "$POP3_PLAIN_PORT" --starttls --cacert "$POP3_TEST_CA" \
-  --user "$POP3_USER_MANY" --password-file <(echo "$POP3_PASS_MANY")
+  --user "$POP3_USER_MANY" --password-file "$dir/many.password"
 expect "^POP3 OK - .*\[::1\]:$POP3_PLAIN_PORT: $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" "StartTLS over IPv6: OK"
+
+# a pipe (process substitution) is read once; a device is refused at once,
+# as PasswordFile is in collectd
+run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_MANY" \
+  --password-file <(echo "$POP3_PASS_MANY")
+expect "^POP3 OK - .* $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" \
+  "a pipe as --password-file (<(command)): its line is the password"
+run 3 --host 127.0.0.1 --user x --password-file <(true)
+expect "^POP3 UNKNOWN - --password-file /dev/fd/[0-9]+: no password line" \
+  "a pipe that gives no line: UNKNOWN"
+run 3 --host 127.0.0.1 --user x --password-file /dev/zero
+expect "^POP3 UNKNOWN - monitor \"probe\": option PasswordFile: \"/dev/zero\" is not a regular file" \
+  "a device as --password-file: UNKNOWN"
 
 run 1 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" "${few[@]}" --warning $((POP3_FEW_COUNT - 1))
 expect "^POP3 WARNING - .*messages=$POP3_FEW_COUNT;$((POP3_FEW_COUNT - 1));;0" "count above --warning: WARNING, exit 1"
@@ -78,9 +92,19 @@ expect "^POP3 CRITICAL - .*tls: certificate verification failed: unknown issuer"
 run 2 --host 127.0.0.1 --port "$POP3_NOSTLS_PORT" --starttls --cacert "$POP3_TEST_CA" "${few[@]}"
 expect "^POP3 CRITICAL - .*tls: StartTLS required but the server does not offer STLS" "STLS missing: CRITICAL"
 
+# a collectd configuration, as Debian lays it out: the pop3 block in
+# collectd.conf.d, pulled in by <Include> with a Filter; the password
+# written with backslash escapes and continued on a second line
+mkdir "$dir/collectd.conf.d"
 cat > "$dir/collectd.conf" <<CONF
-# a collectd configuration, as an operator has it
 LoadPlugin pop3
+<Include "$dir/collectd.conf.d">
+  Filter "*.conf"
+</Include>
+CONF
+echo 'not a configuration <' > "$dir/collectd.conf.d/pop3.conf.example"
+escaped=$(sed 's/./\\&/g' <<<"$POP3_PASS_MANY") # a backslash before each
+cat > "$dir/collectd.conf.d/pop3.conf" <<CONF
 <Plugin pop3>
   <Monitor "support-inbox">
     Host "::1"
@@ -88,7 +112,8 @@ LoadPlugin pop3
     StartTLS true
     CACert "$POP3_TEST_CA"
     User "$POP3_USER_MANY"
-    Password "$POP3_PASS_MANY"
+    Password "${escaped:0:10}\\
+      ${escaped:10}"
     Description "Ticket intake"
   </Monitor>
   <Monitor "broken">
@@ -98,7 +123,7 @@ LoadPlugin pop3
 CONF
 run 0 --config "$dir/collectd.conf" --monitor support-inbox
 expect "^POP3 OK - monitor \"support-inbox\" \(Ticket intake\) \[::1\]:$POP3_PLAIN_PORT: $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" \
-  "--config/--monitor reads collectd's configuration"
+  "--config/--monitor reads collectd's configuration (Include, escapes, a continued string)"
 run 3 --config "$dir/collectd.conf" --monitor broken
 expect "^POP3 UNKNOWN - monitor \"broken\": option Host: \"pop3://example.com\" must not carry a scheme" \
   "an invalid block: UNKNOWN with the plugin's config error"

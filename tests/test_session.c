@@ -985,9 +985,9 @@ static const script_t scripts[] = {
      .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_CLOSED,
            "while waiting for the STAT answer")},
-    {"lost, then the lock-step STAT refused: not the burst's doing",
+    {"lost, then STAT refused without a code: the burst failed",
      B(UP_TO_PIPELINED_STAT "+OK\r\n-ERR no\r\n"),
-     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
+     .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST | F_BURST,
      .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP "|" STAT,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
 
@@ -1389,7 +1389,8 @@ static void check_long_credential(bool is_password, size_t len, bool ok) {
     sc.count = 2;
     sc.size = 320;
   } else {
-    sc.commands = is_password ? through_user : CAPA;
+    /* auto sends no USER for a password PASS cannot carry */
+    sc.commands = CAPA;
     sc.phase = POP3_PHASE_AUTH;
     sc.failure = POP3_FAIL_BAD_ARGUMENT;
     sc.message =
@@ -1556,6 +1557,110 @@ START_TEST(test_long_tokens) {
   free(token);
   free(host);
   free(user);
+}
+END_TEST
+
+/* A password of len bytes through SASL, every byte of the response
+ * checked against OpenSSL's base64: PLAIN's message after a bare "+ ", or
+ * LOGIN's user name and password after their challenges; with PIPELINING,
+ * STAT and QUIT follow the last response in the same write. */
+static void check_sasl_password(pop3_auth_t asked, pop3_auth_t used,
+                            const char *caps, size_t len, bool pipelined) {
+  char *password = repeat('p', len);
+  password[0] = '\xc3'; /* UTF-8 and punctuation travel as they are */
+  password[1] = '\xa9';
+  password[len - 1] = '"';
+  size_t raw_len = 2 + strlen(USER_NAME) + len;
+  char *raw = malloc(raw_len);
+  ck_assert_ptr_nonnull(raw);
+  raw[0] = '\0';
+  memcpy(raw + 1, USER_NAME, strlen(USER_NAME));
+  raw[1 + strlen(USER_NAME)] = '\0';
+  memcpy(raw + 2 + strlen(USER_NAME), password, len);
+  bool plain = used == POP3_AUTH_PLAIN;
+  char *b64 = plain ? base64(raw, raw_len) : base64(password, len);
+  size_t size = strlen(b64) + 256;
+  char *bursts = malloc(size);
+  ck_assert_ptr_nonnull(bursts);
+  const char *rest = pipelined ? STAT QUIT : "|" STAT "|" QUIT;
+  if (plain)
+    snprintf(bursts, size, CAPA "|AUTH PLAIN\r\n|%s\r\n%s", b64, rest);
+  else
+    snprintf(bursts, size, CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|%s\r\n%s",
+             b64, rest);
+  char *server = malloc(strlen(caps) + 512);
+  ck_assert_ptr_nonnull(server);
+  snprintf(server, strlen(caps) + 512, GREETING "%s%s" AUTH_OK STAT_OK BYE,
+           caps, plain ? "+ \r\n" : LOGIN_CHALLENGES);
+  script_t sc = {.name = plain ? "long password, SASL PLAIN"
+                               : "long password, SASL LOGIN",
+                 .server = {server, strlen(server)},
+                 .password = password,
+                 .auth = asked,
+                 .bursts = bursts,
+                 .auth_used = used,
+                 OK(2, 320)};
+  check_script(&sc);
+  free(server);
+  free(bursts);
+  free(b64);
+  free(raw);
+  free(password);
+}
+
+START_TEST(test_long_passwords_through_sasl) {
+  static const size_t lengths[] = {249, 4000, POP3_SECRET_MAX};
+  for (size_t i = 0; i < 3; i++) {
+    size_t len = lengths[i];
+    check_sasl_password(POP3_AUTH_PLAIN, POP3_AUTH_PLAIN, CAPS_SASL, len, false);
+    check_sasl_password(POP3_AUTH_PLAIN, POP3_AUTH_PLAIN, CAPS_SASL_PIPE, len,
+                    true);
+    check_sasl_password(POP3_AUTH_LOGIN, POP3_AUTH_LOGIN, CAPS_SASL, len, false);
+    check_sasl_password(POP3_AUTH_LOGIN, POP3_AUTH_LOGIN, CAPS_SASL_PIPE, len,
+                    true);
+    /* auto: PLAIN when listed; LOGIN rather than a PASS that cannot fit */
+    check_sasl_password(POP3_AUTH_AUTO, POP3_AUTH_PLAIN, CAPS_SASL, len, false);
+    check_sasl_password(POP3_AUTH_AUTO, POP3_AUTH_LOGIN,
+                    "+OK\r\nUSER\r\nSASL LOGIN\r\n.\r\n", len, false);
+  }
+}
+END_TEST
+
+/* Auth auto with a password PASS cannot carry, and no SASL PLAIN or LOGIN:
+ * nothing is sent after CAPA, and the error says why and what would do. */
+START_TEST(test_long_password_without_sasl) {
+  static const char *const servers[] = {
+      GREETING CAPS_PLAIN, GREETING NO_CAPA,
+      GREETING "+OK\r\nUSER\r\nSASL CRAM-MD5\r\n.\r\n"};
+  static const char *const offers[] = {"(it offers: USER, APOP)",
+                                       "(it offers: APOP)",
+                                       "(it offers: USER, APOP, SASL CRAM-MD5)"};
+  char *password = repeat('p', 4000);
+  for (size_t i = 0; i < 3; i++) {
+    char message[256];
+    snprintf(message, sizeof(message),
+             "the password is too long for USER/PASS (4000 bytes, at most "
+             "248) and the server offers no SASL PLAIN or LOGIN %s",
+             offers[i]);
+    script_t sc = {.name = "auto: password too long for PASS",
+                   .server = {servers[i], strlen(servers[i])},
+                   .password = password,
+                   .commands = CAPA,
+                   FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT, message)};
+    check_script(&sc);
+  }
+  /* capabilities remembered: CAPA is asked again before giving up */
+  static const pop3_capabilities_t user_only = {.known = true, .user = true,
+                                                .login_delay = -1};
+  script_t cached = {.name = "auto, cached: password too long for PASS",
+                     .server = B(GREETING CAPS_PLAIN),
+                     .password = password,
+                     .cached = &user_only,
+                     .commands = CAPA,
+                     FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
+                           "the password is too long for USER/PASS")};
+  check_script(&cached);
+  free(password);
 }
 END_TEST
 
@@ -2069,6 +2174,8 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_plain_lengths);
   tcase_add_test(tc, test_long_tokens);
   tcase_add_test(tc, test_long_sasl_password);
+  tcase_add_test(tc, test_long_passwords_through_sasl);
+  tcase_add_test(tc, test_long_password_without_sasl);
   suite_add_tcase(suite, tc);
 
   tc = tcase_create("api");

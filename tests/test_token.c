@@ -77,6 +77,12 @@ static void setup(void) {
   write_file("background.sh",
              "#!/bin/sh\necho '" TOKEN "'\nsleep 10 &\nexit 0\n", 0755);
   write_file("not-executable.sh", "#!/bin/sh\necho x\n", 0644);
+  write_file("valid-then-fail.sh", "#!/bin/sh\necho '" TOKEN "'\nexit 1\n",
+             0755);
+  write_file("kill-parent.sh",
+             "#!/bin/sh\necho $$ > \"$1\"\nkill -KILL $PPID\nsleep 5\n"
+             "echo '" TOKEN "'\n",
+             0755);
   mkfifo(path_of("fifo"), 0600);
 }
 
@@ -164,6 +170,12 @@ START_TEST(file_problems) {
   assert_failed(pop3_token_read_file(path_of("fifo"), buf, sizeof(buf), &err),
                 &err, "is not a regular file", buf, sizeof(buf));
   ck_assert(pop3_now() - start < 1.0);
+  /* a device that never ends: refused before a byte is read */
+  start = pop3_now();
+  assert_failed(pop3_token_read_file("/dev/zero", buf, sizeof(buf), &err),
+                &err, "the token file \"/dev/zero\" is not a regular file", buf,
+                sizeof(buf));
+  ck_assert(pop3_now() - start < 1.0);
   assert_failed(pop3_token_read_file("", buf, sizeof(buf), &err), &err,
                 "no token file configured", buf, sizeof(buf));
 }
@@ -203,6 +215,25 @@ START_TEST(command_gets_argv_without_a_shell) {
 }
 END_TEST
 
+/* Whether pid is gone (or a zombie) within 2 s. */
+static bool process_gone(int pid) {
+  for (int i = 0; i < 100; i++) {
+    char stat_path[64], line[256] = "";
+    snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", pid);
+    FILE *st = fopen(stat_path, "r");
+    if (st == NULL)
+      return true;
+    bool read_ok = fgets(line, sizeof(line), st) != NULL;
+    fclose(st);
+    const char *close = strrchr(line, ')');
+    if (read_ok && close != NULL && close[2] == 'Z')
+      return true;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
 START_TEST(command_past_the_deadline_is_killed) {
   char buf[256];
   pop3_error_t err;
@@ -222,24 +253,7 @@ START_TEST(command_past_the_deadline_is_killed) {
   int shell = 0, sleeper = 0;
   ck_assert_int_eq(fscanf(fh, "%d %d", &shell, &sleeper), 2);
   fclose(fh);
-  bool gone = false;
-  for (int i = 0; i < 100 && !gone; i++) {
-    char stat_path[64], line[256] = "";
-    snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", sleeper);
-    FILE *st = fopen(stat_path, "r");
-    gone = st == NULL;
-    if (st != NULL) {
-      bool read_ok = fgets(line, sizeof(line), st) != NULL;
-      fclose(st);
-      const char *close = strrchr(line, ')');
-      gone = read_ok && close != NULL && close[2] == 'Z';
-    }
-    if (!gone) {
-      struct timespec ts = {0, 20 * 1000 * 1000};
-      nanosleep(&ts, NULL);
-    }
-  }
-  ck_assert_msg(gone, "the grandchild %d survived", sleeper);
+  ck_assert_msg(process_gone(sleeper), "the grandchild %d survived", sleeper);
 }
 END_TEST
 
@@ -320,6 +334,93 @@ START_TEST(command_with_signals_blocked) {
 }
 END_TEST
 
+/* ---- the exit status, whatever SIGCHLD does -------------------------------- */
+
+/* A token printed by a program that then fails is not a token; the status
+ * must come through as it does in a plain process. */
+static void assert_statuses_honoured(void) {
+  char buf[256];
+  pop3_error_t err;
+  size_t before = open_fds();
+  for (int i = 0; i < 5; i++) {
+    assert_failed(run("valid-then-fail.sh", NULL, 5, buf, sizeof(buf), &err),
+                  &err, "failed with exit code 1", buf, sizeof(buf));
+    char *shell[] = {"/bin/sh", "-c", "echo '" TOKEN "'; exit 1", NULL};
+    assert_failed(
+        pop3_token_run_command(shell, pop3_now() + 5, buf, sizeof(buf), &err),
+        &err, "\"/bin/sh\" failed with exit code 1", buf, sizeof(buf));
+    assert_failed(run("fail.sh", NULL, 5, buf, sizeof(buf), &err), &err,
+                  "failed with exit code 3", buf, sizeof(buf));
+    assert_failed(run("signal.sh", NULL, 5, buf, sizeof(buf), &err), &err,
+                  "was killed by signal 15", buf, sizeof(buf));
+    ck_assert_int_eq(run("print.sh", NULL, 5, buf, sizeof(buf), &err), 0);
+    ck_assert_str_eq(buf, TOKEN);
+  }
+  assert_failed(run("missing-program", NULL, 5, buf, sizeof(buf), &err), &err,
+                "No such file or directory", buf, sizeof(buf));
+  double start = pop3_now();
+  assert_failed(run("sleep.sh", path_of("pids3"), 0.5, buf, sizeof(buf), &err),
+                &err, "did not finish within the Timeout and was killed", buf,
+                sizeof(buf));
+  ck_assert_msg(pop3_now() - start < 1.5, "took %.2f s", pop3_now() - start);
+  ck_assert_uint_eq(open_fds(), before);
+}
+
+/* collectd 5.12 runs with SIGCHLD ignored: the kernel reaps children at once
+ * and waitpid() cannot tell how they ended. */
+START_TEST(command_status_with_sigchld_ignored) {
+  struct sigaction ignore = {.sa_handler = SIG_IGN};
+  ck_assert_int_eq(sigaction(SIGCHLD, &ignore, NULL), 0);
+  assert_statuses_honoured();
+}
+END_TEST
+
+static volatile sig_atomic_t handled;
+
+/* What collectd's exec plugin installs: any child's status is taken. */
+static void reap_any_child(int sig) {
+  (void)sig;
+  int saved = errno;
+  handled++;
+  while (waitpid(-1, NULL, WNOHANG) > 0)
+    ;
+  errno = saved;
+}
+
+START_TEST(command_status_with_a_reaping_handler) {
+  struct sigaction reap = {.sa_handler = reap_any_child,
+                           .sa_flags = SA_RESTART};
+  ck_assert_int_eq(sigaction(SIGCHLD, &reap, NULL), 0);
+  sigset_t chld; /* an earlier test may have blocked it (CK_FORK=no) */
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ck_assert_int_eq(sigprocmask(SIG_UNBLOCK, &chld, NULL), 0);
+  assert_statuses_honoured();
+  ck_assert_msg(handled > 0, "the handler never ran");
+}
+END_TEST
+
+/* The process watching the program is killed: the run ends at once with an
+ * error, and the program goes too. */
+START_TEST(command_watcher_killed) {
+  char buf[256];
+  pop3_error_t err;
+  char *pid_file = path_of("orphan.pid");
+  double start = pop3_now();
+  assert_failed(run("kill-parent.sh", pid_file, 5, buf, sizeof(buf), &err),
+                &err, "the process watching it ended unexpectedly", buf,
+                sizeof(buf));
+  ck_assert_msg(pop3_now() - start < 2.0, "took %.2f s", pop3_now() - start);
+  FILE *fh = fopen(pid_file, "r");
+  ck_assert_ptr_nonnull(fh);
+  int program = 0;
+  ck_assert_int_eq(fscanf(fh, "%d", &program), 1);
+  fclose(fh);
+  ck_assert_msg(process_gone(program), "the program %d survived", program);
+  ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("token");
   TCase *tc = tcase_create("token");
@@ -334,6 +435,9 @@ int main(void) {
   tcase_add_test(tc, command_failures);
   tcase_add_test(tc, command_environment);
   tcase_add_test(tc, command_with_signals_blocked);
+  tcase_add_test(tc, command_status_with_sigchld_ignored);
+  tcase_add_test(tc, command_status_with_a_reaping_handler);
+  tcase_add_test(tc, command_watcher_killed);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
