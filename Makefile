@@ -171,11 +171,10 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
-# Issue 4 (hardening): fault matrix, sanitizers, fuzzing, memcheck soak and
+# Hardening: fault matrix, sanitizers, fuzzing, memcheck soak and
 # the password grep; the rules are in tests/hardening.mk.
 include tests/hardening.mk
 CHECK_MORE += faults sanitize fuzz-smoke soak secrets
-# end of issue 4
 
 # --- authentication: Auth, TokenFile, TokenCommand --------------------------
 # test_token: the token sources; test_auth: every login method, the

@@ -501,7 +501,7 @@ set_rtt 0
 
 # ------------------------------------------------------------------ table
 say ""
-say "== Final table (issue 3 targets; RTT figures divide by the measured TCP connect time)"
+say "== Final table (targets; RTT figures divide by the measured TCP connect time)"
 "$PY" "$HERE/analyze.py" "$RES" table
 say ""
 say "make bench took $(($(date +%s) - T_START)) s"

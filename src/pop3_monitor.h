@@ -10,7 +10,7 @@
 #define POP3S_DEFAULT_PORT 995
 #define POP3_DEFAULT_TIMEOUT 5.0
 #define POP3_DEFAULT_INTERVAL 30.0
-#define POP3_MIN_INTERVAL 30.0 /* the seed's floor */
+#define POP3_MIN_INTERVAL 30.0 /* the shortest Interval accepted */
 
 typedef struct {
   char *name;        /* unique; the plugin instance */

@@ -1,4 +1,4 @@
-# tests/hardening.mk: the hardening suites of issue 4, included by the
+# tests/hardening.mk: the hardening suites, included by the
 # Makefile. `make check` runs them through CHECK_MORE.
 #   make faults        fault matrix + bad configurations through the plugin host
 #   make sanitize      unit, integration and fault tests under ASan + UBSan

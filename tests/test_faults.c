@@ -1,4 +1,4 @@
-/* test_faults.c: the fault matrix and the bad-configuration table of issue 4,
+/* test_faults.c: the fault matrix and the bad-configuration table,
  * driven through the plugin host (tests/plugin_host.c) that loads the built
  * pop3.so as collectd would, against tests/fake_pop3.py servers.
  *
