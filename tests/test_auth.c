@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "pop3_collect.h"
+#include "pop3_engine.h"
 #include "pop3_session.h"
 #include "pop3_time.h"
 #include "pop3_tls.h"
@@ -582,6 +583,32 @@ START_TEST(token_command_failures) {
 }
 END_TEST
 
+/* The engine freed while TokenCommand threads finish: a thread must be done
+ * with the engine (its wake-up descriptor) before the engine goes. Under
+ * ASan (make sanitize) a late touch is a use after free. */
+static void ignore_result(const pop3_result_t *r, void *arg) {
+  (void)r;
+  (void)arg;
+}
+
+START_TEST(engine_freed_while_token_threads_end) {
+  pop3_monitor_t m = with_auth(monitor(env_int("POP3_PLAIN_PORT"), "BEARER"),
+                               POP3_AUTH_XOAUTH2);
+  char *quick[] = {"/bin/echo", "token", NULL};
+  m.token_command = quick;
+  for (int i = 0; i < 200; i++) {
+    char err[POP3_ERROR_MAX];
+    pop3_engine_t *e = pop3_engine_new(err, sizeof(err));
+    ck_assert_ptr_nonnull(e);
+    pop3_target_t *t = pop3_engine_add(e, &m, NULL, ignore_result, NULL);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(pop3_engine_submit(e, t, 0), 0);
+    pop3_engine_run(e, pop3_now() + 0.0005 * (i % 8)); /* threads started */
+    pop3_engine_free(e); /* waits for them, frees at once */
+  }
+}
+END_TEST
+
 /* ---- the capability cache and pipelining, against Dovecot ---------------------- */
 
 /* The first collection learns the capabilities; the next skips CAPA and
@@ -695,6 +722,7 @@ int main(void) {
   tcase_add_test(tc, wrong_token_refused);
   tcase_add_test(tc, token_file_read_each_collection);
   tcase_add_test(tc, token_command_failures);
+  tcase_add_test(tc, engine_freed_while_token_threads_end);
   tcase_add_test(tc, cache_skips_capa);
   tcase_add_test(tc, cache_with_starttls);
   tcase_add_test(tc, cache_stale_falls_back);
