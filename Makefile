@@ -11,20 +11,21 @@ WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 CFLAGS += $(CSTD) $(WARN) -fPIC
 # collectd's headers need HAVE_CONFIG_H and their own include root
-CPPFLAGS += -DHAVE_CONFIG_H -I/usr/include/collectd -Isrc
+CPPFLAGS += -DHAVE_CONFIG_H -I/usr/include/collectd \
+  -Isrc/core -Isrc/net -Isrc/plugin -Isrc/probe
 SSL_LIBS := -lssl -lcrypto
 NET_LIBS := $(SSL_LIBS) -lcares -lpthread -lm
-CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null) -Itests/harness
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # The protocol core: no sockets, no collectd.
-CORE_SRC := src/pop3_error.c src/pop3_session.c
+CORE_SRC := src/core/pop3_error.c src/core/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
-NET_SRC := src/pop3_tls.c src/pop3_engine.c src/pop3_collect.c src/pop3_monitor.c \
-	src/pop3_token.c
+NET_SRC := src/net/pop3_tls.c src/net/pop3_engine.c src/net/pop3_collect.c src/net/pop3_monitor.c \
+	src/net/pop3_token.c
 # collectd glue.
-PLUGIN_SRC := src/pop3_config.c src/pop3_report.c src/pop3_plugin.c
-HEADERS := $(wildcard src/*.h)
+PLUGIN_SRC := src/plugin/pop3_config.c src/plugin/pop3_report.c src/plugin/pop3_plugin.c
+HEADERS := $(wildcard src/*/*.h)
 
 PLUGIN_DIR ?= $(shell collectd -h 2>/dev/null | sed -n 's/^ *Plugin directory *//p')
 ifeq ($(PLUGIN_DIR),)
@@ -52,54 +53,55 @@ $(BUILD)/pop3.so: $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(HEADERS) | $(BUILD)
 	  $(CORE_SRC) $(NET_SRC) $(PLUGIN_SRC) $(NET_LIBS)
 
 # The command-line probe: the plugin's config checks and engine, no daemon.
-PROBE_SRC := src/pop3_probe.c src/pop3_conffile.c src/pop3_standalone.c \
-	src/pop3_cf_util.c src/pop3_config.c src/pop3_report.c
+PROBE_SRC := src/probe/pop3_probe.c src/probe/pop3_conffile.c src/probe/pop3_standalone.c \
+	src/probe/pop3_cf_util.c src/plugin/pop3_config.c src/plugin/pop3_report.c
 $(BUILD)/pop3-probe: $(PROBE_SRC) $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(PROBE_SRC) $(CORE_SRC) \
 	  $(NET_SRC) $(NET_LIBS)
 
 probe-test: $(BUILD)/pop3-probe
-	tests/test_probe.sh $(BUILD)/pop3-probe
+	tests/e2e/test_probe.sh $(BUILD)/pop3-probe
 CHECK_MORE += probe-test
 .PHONY: probe-test
 
-$(BUILD)/test_session: tests/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_session.c \
+$(BUILD)/test_session: tests/unit/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_session.c \
 	  $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS)
 
-$(BUILD)/test_config: tests/test_config.c tests/mock_collectd.c tests/mock_collectd.h \
-		src/pop3_config.c src/pop3_monitor.c src/pop3_token.c \
-		src/pop3_conffile.c src/pop3_cf_util.c $(CORE_SRC) \
+$(BUILD)/test_config: tests/unit/test_config.c tests/harness/mock_collectd.c tests/harness/mock_collectd.h \
+		src/plugin/pop3_config.c src/net/pop3_monitor.c src/net/pop3_token.c \
+		src/probe/pop3_conffile.c src/probe/pop3_cf_util.c $(CORE_SRC) \
 		$(HEADERS) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_config.c \
-	  tests/mock_collectd.c src/pop3_config.c src/pop3_monitor.c \
-	  src/pop3_conffile.c src/pop3_cf_util.c \
-	  src/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_config.c \
+	  tests/harness/mock_collectd.c src/plugin/pop3_config.c src/net/pop3_monitor.c \
+	  src/probe/pop3_conffile.c src/probe/pop3_cf_util.c \
+	  src/net/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
 
-$(BUILD)/test_integration: tests/test_integration.c tests/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/test_integration.c \
+$(BUILD)/test_integration: tests/engine/test_integration.c tests/harness/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/engine/test_integration.c \
 	  $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
 
 deps:
-	tests/install-deps.sh
+	tests/harness/install-deps.sh
 
 check: deps
 	$(MAKE) all $(TESTS)
 	$(MAKE) unit integration e2e $(CHECK_MORE)
 
 unit: $(BUILD)/test_session $(BUILD)/test_config
+	tests/unit/layers.sh
 	$(BUILD)/test_session
 	$(BUILD)/test_config
 
 integration: $(BUILD)/test_integration
-	tests/run-integration.sh $(BUILD)/test_integration
+	tests/engine/run-integration.sh $(BUILD)/test_integration
 
 e2e: $(BUILD)/pop3.so
-	tests/e2e.sh $(BUILD)/pop3.so
+	tests/e2e/e2e.sh $(BUILD)/pop3.so
 
 demo: deps
 	$(MAKE) all
-	tests/demo.sh $(BUILD)/pop3.so
+	tests/harness/demo.sh $(BUILD)/pop3.so
 
 VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null)
 MAN_PAGE := $(BUILD)/collectd-pop3.5
@@ -135,19 +137,19 @@ $(MAN_PAGE): doc/collectd-pop3.5.pod debian/changelog | $(BUILD)
 
 # podchecker, man --warnings, and README.md vs the man page
 man-check: $(MAN_PAGE)
-	tests/man-check.sh doc/collectd-pop3.5.pod $(MAN_PAGE)
+	tests/e2e/man-check.sh doc/collectd-pop3.5.pod $(MAN_PAGE)
 
 # write_graphite -> carbon, network -> InfluxDB, network -> central collectd
 check-e2e: $(BUILD)/pop3.so
-	tests/e2e-shipping.sh $(BUILD)/pop3.so
+	tests/e2e/e2e-shipping.sh $(BUILD)/pop3.so
 
 # the .deb, built in a copy of the tree, into build/
 deb:
-	tests/deb.sh --build-only $(BUILD)
+	tests/e2e/deb.sh --build-only $(BUILD)
 
 # build the .deb, install it, run collectd -T with it against Dovecot, purge it
 deb-check:
-	tests/deb.sh $(BUILD)
+	tests/e2e/deb.sh $(BUILD)
 
 # --- benchmark: `make bench` prints figures (bench/README-bench.md); never
 # part of `make check`. BENCH_QUICK=1: fewer repeats, 100 and 1000 monitors.
@@ -179,43 +181,43 @@ CHECK_MORE += faults sanitize fuzz-smoke soak secrets
 # --- authentication: Auth, TokenFile, TokenCommand --------------------------
 # test_token: the token sources; test_auth: every login method, the
 # capability cache and pipelining against the harness's Dovecot.
-$(BUILD)/test_token: tests/test_token.c src/pop3_token.c src/pop3_error.c \
+$(BUILD)/test_token: tests/unit/test_token.c src/net/pop3_token.c src/core/pop3_error.c \
 		$(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
-	  tests/test_token.c src/pop3_token.c src/pop3_error.c $(CHECK_LIBS)
+	  tests/unit/test_token.c src/net/pop3_token.c src/core/pop3_error.c $(CHECK_LIBS)
 
 # POP3_COLLECT_HAS_AUTH: every method also runs through the engine
-$(BUILD)/test_auth: tests/test_auth.c tests/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
+$(BUILD)/test_auth: tests/engine/test_auth.c tests/harness/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) -DPOP3_COLLECT_HAS_AUTH $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
-	  tests/test_auth.c $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
+	  tests/engine/test_auth.c $(CORE_SRC) $(NET_SRC) $(CHECK_LIBS) $(NET_LIBS)
 
 auth-check: $(BUILD)/test_token $(BUILD)/test_auth
 	$(BUILD)/test_token
-	tests/run-integration.sh $(BUILD)/test_auth
+	tests/engine/run-integration.sh $(BUILD)/test_auth
 CHECK_MORE += auth-check
 .PHONY: auth-check
 
 # --- server matrix: the plugin in collectd against Dovecot, Cyrus, Courier,
 # GNU Mailutils and popa3d, every mode, login method and address family
-# (tests/server-matrix.sh; SERVERS="dovecot cyrus" runs a subset).
+# (tests/e2e/server-matrix.sh; SERVERS="dovecot cyrus" runs a subset).
 matrix: $(BUILD)/pop3.so
-	tests/server-matrix.sh $(BUILD)/pop3.so
+	tests/e2e/server-matrix.sh $(BUILD)/pop3.so
 CHECK_MORE += matrix
 .PHONY: matrix
 
 # --- servers that never stop talking: the real collectd keeps its schedule,
 # logs one error per hostile monitor and stops within the largest Timeout
-# + 1 s (tests/e2e-hostile.sh; about 70 s).
+# + 1 s (tests/e2e/e2e-hostile.sh; about 70 s).
 e2e-hostile: $(BUILD)/pop3.so
-	tests/e2e-hostile.sh $(BUILD)/pop3.so
+	tests/e2e/e2e-hostile.sh $(BUILD)/pop3.so
 CHECK_MORE += e2e-hostile
 .PHONY: e2e-hostile
 
 # --- inside the real collectd: TokenCommand's exit status with SIGCHLD
 # ignored and with the exec plugin reaping, long passwords through SASL, and
 # pop3-probe --config reading collectd.conf as collectd does
-# (tests/e2e-token.sh; about 10 s).
+# (tests/e2e/e2e-token.sh; about 10 s).
 e2e-token: $(BUILD)/pop3.so $(BUILD)/pop3-probe $(BUILD)/test_config
-	tests/e2e-token.sh $(BUILD)/pop3.so
+	tests/e2e/e2e-token.sh $(BUILD)/pop3.so
 CHECK_MORE += e2e-token
 .PHONY: e2e-token

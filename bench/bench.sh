@@ -305,14 +305,14 @@ for mode in plain ssl starttls; do
 done
 
 # ------------------------------------------------------------------ slow STAT
-# A server that answers STAT 0.6 s late (tests/fake_pop3.py stat-slow):
+# A server that answers STAT 0.6 s late (tests/harness/fake_pop3.py stat-slow):
 # after a silence the engine sends NOOP, the STAT answer comes first, so
 # STAT keeps going with the login.
 SLOW_DELAY=0.6
 if stage slow; then
   say "== A server answering STAT ${SLOW_DELAY} s late, ${RTT_MS} ms RTT, plain, resumed, median of $N"
   echo "slow_stat_delay=$SLOW_DELAY" >>"$RES"
-  in_s "$PY" "$HERE/../tests/fake_pop3.py" --scenario stat-slow --host "$IP_S" \
+  in_s "$PY" "$HERE/../tests/harness/fake_pop3.py" --scenario stat-slow --host "$IP_S" \
     --port 1110 --port-file "$W/slow.port" --password "$BPASS" >"$W/slow.log" 2>&1 &
   PIDS+=($!)
   slow_pid=$!

@@ -1,4 +1,4 @@
-/* collect_bench.c: drives the plugin's engine (src/pop3_engine.h) directly,
+/* collect_bench.c: drives the plugin's engine (src/net/pop3_engine.h) directly,
  * one collection after another, and prints what each cost.
  *
  *   collect_bench [options] HOST PORT USER PASSWORD

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Debian 12 packages that only `make bench` needs; tests/install-deps.sh
+# The Debian 12 packages that only `make bench` needs; tests/harness/install-deps.sh
 # installs them with the build and test packages, only when one is missing.
 set -euo pipefail
 
@@ -15,4 +15,4 @@ packages=(
   openssl                      # the bench's CA and server certificate
 )
 
-exec "$(dirname "$0")/../tests/install-deps.sh" "${packages[@]}"
+exec "$(dirname "$0")/../tests/harness/install-deps.sh" "${packages[@]}"

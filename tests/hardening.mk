@@ -8,23 +8,23 @@
 #   make secrets       greps every kept log for the test passwords; within
 #                      `make check` it waits for every other suite
 
-# Every suite keeps its logs and outputs here (tests/keep-logs.sh), for
-# tests/check-secrets.sh.
+# Every suite keeps its logs and outputs here (tests/harness/keep-logs.sh), for
+# tests/harness/check-secrets.sh.
 export POP3_TEST_LOGS ?= $(CURDIR)/build/test-logs
 
-HOST_SRC := tests/plugin_host.c src/pop3_conffile.c
-HOST_HDR := tests/plugin_host.h
+HOST_SRC := tests/harness/plugin_host.c src/probe/pop3_conffile.c
+HOST_HDR := tests/harness/plugin_host.h
 # The host exports the daemon API to the dlopen()ed plugin.
 HOST_LDFLAGS := -rdynamic -ldl -lpthread -lm
 
 .PHONY: faults sanitize fuzz fuzz-smoke soak secrets clean-hardening
 
-$(BUILD)/test_faults: tests/test_faults.c $(HOST_SRC) $(HOST_HDR) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -Itests -o $@ tests/test_faults.c \
+$(BUILD)/test_faults: tests/host/test_faults.c $(HOST_SRC) $(HOST_HDR) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -Itests/harness -o $@ tests/host/test_faults.c \
 	  $(HOST_SRC) $(CHECK_LIBS) $(HOST_LDFLAGS)
 
 faults: $(BUILD)/test_faults $(BUILD)/pop3.so
-	tests/run-faults.sh $(BUILD)/test_faults $(BUILD)/pop3.so
+	tests/host/run-faults.sh $(BUILD)/test_faults $(BUILD)/pop3.so
 
 clean: clean-hardening
 clean-hardening:
@@ -34,21 +34,21 @@ clean-hardening:
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
 FUZZ_JOBS ?= 1
-# nonnull-attribute recovers only so that tests/ubsan.supp can name known
-# bugs; halt_on_error=1 (tests/run-fuzz.sh) still stops at any other report.
+# nonnull-attribute recovers only so that tests/harness/ubsan.supp can name known
+# bugs; halt_on_error=1 (tests/fuzz/run-fuzz.sh) still stops at any other report.
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -fsanitize-recover=nonnull-attribute
 
-$(BUILD)/fuzz_session: tests/fuzz_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
+$(BUILD)/fuzz_session: tests/fuzz/fuzz_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) $(WARN) $(FUZZ_FLAGS) -o $@ \
-	  tests/fuzz_session.c $(CORE_SRC) -lcrypto
+	  tests/fuzz/fuzz_session.c $(CORE_SRC) -lcrypto
 
 fuzz: $(BUILD)/fuzz_session
-	tests/run-fuzz.sh $(BUILD)/fuzz_session $(FUZZ_TIME) $(FUZZ_JOBS)
+	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_session $(FUZZ_TIME) $(FUZZ_JOBS)
 
 fuzz-smoke: $(BUILD)/fuzz_session
-	tests/run-fuzz.sh $(BUILD)/fuzz_session 20 1
+	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_session 20 1
 
 # --- AddressSanitizer + UndefinedBehaviorSanitizer -----------------------------
 # The same rules, built again in build-asan/ with the sanitizers; the unit,
@@ -75,23 +75,23 @@ sanitize: sanitize-build
 	$(SAN_ENV) $(SAN_BUILD)/test_session
 	$(SAN_ENV) $(SAN_BUILD)/test_config
 	$(SAN_ENV) $(SAN_BUILD)/test_token
-	$(SAN_ENV) tests/run-integration.sh $(SAN_BUILD)/test_integration \
+	$(SAN_ENV) tests/engine/run-integration.sh $(SAN_BUILD)/test_integration \
 	  $(SAN_BUILD)/test_auth
-	$(SAN_ENV) tests/test_probe.sh $(SAN_BUILD)/pop3-probe
-	$(SAN_ENV) tests/run-faults.sh $(SAN_BUILD)/test_faults $(SAN_BUILD)/pop3.so
+	$(SAN_ENV) tests/e2e/test_probe.sh $(SAN_BUILD)/pop3-probe
+	$(SAN_ENV) tests/host/run-faults.sh $(SAN_BUILD)/test_faults $(SAN_BUILD)/pop3.so
 
 
 # --- valgrind memcheck soak -----------------------------------------------------
-$(BUILD)/soak: tests/soak.c $(HOST_SRC) $(HOST_HDR) | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ tests/soak.c $(HOST_SRC) \
+$(BUILD)/soak: tests/host/soak.c $(HOST_SRC) $(HOST_HDR) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/harness -o $@ tests/host/soak.c $(HOST_SRC) \
 	  $(HOST_LDFLAGS)
 
 soak: $(BUILD)/soak $(BUILD)/pop3.so
-	tests/run-soak.sh $(BUILD)/soak $(BUILD)/pop3.so
+	tests/host/run-soak.sh $(BUILD)/soak $(BUILD)/pop3.so
 
 # --- no password in any kept log ---------------------------------------------------
 secrets:
-	tests/check-secrets.sh
+	tests/harness/check-secrets.sh
 # Within `make check` (whose sub-make has the goals unit integration e2e
 # $(CHECK_MORE)) every other suite is a prerequisite, so the grep runs last
 # and sees all their logs, whatever order CHECK_MORE has.

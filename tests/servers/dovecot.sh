@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tests/servers/dovecot.sh start|stop DIR: Dovecot behind the common server
-# contract of tests/server-matrix.sh.
+# contract of tests/e2e/server-matrix.sh.
 #
-#   start DIR   runs tests/dovecot.sh start DIR/dovecot, gives the users
+#   start DIR   runs tests/harness/dovecot.sh start DIR/dovecot, gives the users
 #               empty, few and many passwords that contain a space, and
 #               writes DIR/env (SERVER_* keys, shell-quoted)
-#   stop DIR    tests/dovecot.sh stop DIR/dovecot (by PID); safe to repeat
+#   stop DIR    tests/harness/dovecot.sh stop DIR/dovecot (by PID); safe to repeat
 #
 # Only Dovecot's main instance is used: a plain port that offers STLS, an
 # implicit TLS port, USER, APOP, SASL PLAIN and LOGIN, on 127.0.0.1 and ::1.
@@ -20,9 +20,9 @@ cmd_start() {
   [[ -d $dir ]] || die "start: $dir is not a directory"
   dir=$(cd "$dir" && pwd -P)
   mkdir -p "$dir/dovecot"
-  "$here/dovecot.sh" start "$dir/dovecot"
+  "$here/harness/dovecot.sh" start "$dir/dovecot"
   # From here on a failure must not leave Dovecot running.
-  trap '"$here/dovecot.sh" stop "$dir/dovecot" || true' EXIT
+  trap '"$here/harness/dovecot.sh" stop "$dir/dovecot" || true' EXIT
   local version
   version=$(/usr/sbin/dovecot --version | awk '{print $1}')
   # New passwords with a space, written into the harness's passwd-file
@@ -103,7 +103,7 @@ EOF
 cmd_stop() {
   local dir=$1
   [[ -d $dir/dovecot ]] || return 0
-  "$here/dovecot.sh" stop "$dir/dovecot"
+  "$here/harness/dovecot.sh" stop "$dir/dovecot"
 }
 
 [[ $# -eq 2 ]] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }

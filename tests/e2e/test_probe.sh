@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# pop3-probe against the test Dovecot: its Nagios-style first line, perfdata,
+# details and exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+probe=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+
+dir=$(mktemp -d /tmp/pop3-probe.XXXXXX)
+chmod 755 "$dir"
+trap '"$here/../harness/dovecot.sh" stop "$dir/dovecot" >/dev/null 2>&1 || true; "$here/../harness/keep-logs.sh" "$dir" "probe-$(basename "$(dirname "$probe")")"; rm -rf "$dir"' EXIT
+mkdir "$dir/dovecot"
+"$here/../harness/dovecot.sh" start "$dir/dovecot" >/dev/null
+set -a
+# shellcheck disable=SC1091
+. "$dir/dovecot/env"
+set +a
+
+passed=0
+# run EXPECTED_EXIT ARGS...: runs the probe, keeps its output in $out
+run() {
+  local want=$1 status=0
+  shift
+  out=$("$probe" "$@" 2>"$dir/stderr") || status=$?
+  if [[ $status -ne $want ]]; then
+    echo "FAIL: exit $status, expected $want: pop3-probe $*"
+    echo "$out"
+    exit 1
+  fi
+  for secret in "$POP3_PASS_FEW" "$POP3_PASS_MANY" "$POP3_PASS_EMPTY"; do
+    if grep -qF -- "$secret" <<<"$out" "$dir/stderr"; then
+      echo "FAIL: a password in the output"
+      exit 1
+    fi
+  done
+}
+expect() { # PATTERN DESCRIPTION
+  if ! grep -qE -- "$1" <<<"$out"; then
+    echo "FAIL: $2: no match for /$1/ in:"
+    echo "$out"
+    exit 1
+  fi
+  passed=$((passed + 1))
+  echo "ok $passed - $2"
+}
+
+few=(--user "$POP3_USER_FEW" --password-file "$POP3_PASSWORD_FILE_FEW")
+run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --name inbox "${few[@]}"
+expect "^POP3 OK - monitor \"inbox\" 127.0.0.1:$POP3_PLAIN_PORT: $POP3_FEW_COUNT messages, $POP3_FEW_SIZE bytes in [0-9.]+ s \| messages=$POP3_FEW_COUNT;;;0 size=${POP3_FEW_SIZE}B;;;0 time=[0-9.]+s;;;0$" \
+  "plain: OK line with exact count, size and perfdata"
+expect "^  email_count = $POP3_FEW_COUNT$" "prints what the plugin would dispatch"
+expect "^  bytes/mailbox_size = $POP3_FEW_SIZE$" "prints the mailbox size"
+expect "^phases \(s\): resolve [0-9.]+ connect [0-9.]+ greeting [0-9.]+ auth [0-9.]+ stat [0-9.]+$" "prints the phase timings"
+expect "^capabilities: .*PIPELINING" "prints the capabilities"
+
+run 0 --host localhost --port "$POP3S_PORT" --ssl --cacert "$POP3_TEST_CA" "${few[@]}"
+expect "^POP3 OK - .* $POP3_FEW_COUNT messages, $POP3_FEW_SIZE bytes" "implicit TLS: OK"
+expect "^peer: .*TLSv1\.[23]" "prints the TLS version"
+expect "^certificate expires: [0-9-]+ [0-9:]+ UTC \(in [0-9.]+ days\)$" "prints the certificate expiry"
+
+(umask 077 && echo "$POP3_PASS_MANY" > "$dir/many.password")
+run 0 --host ::1 --port "$POP3_PLAIN_PORT" --starttls --cacert "$POP3_TEST_CA" \
+  --user "$POP3_USER_MANY" --password-file "$dir/many.password"
+expect "^POP3 OK - .*\[::1\]:$POP3_PLAIN_PORT: $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" "StartTLS over IPv6: OK"
+
+# a pipe (process substitution) is read once; a device is refused at once,
+# as PasswordFile is in collectd
+run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_MANY" \
+  --password-file <(echo "$POP3_PASS_MANY")
+expect "^POP3 OK - .* $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" \
+  "a pipe as --password-file (<(command)): its line is the password"
+run 3 --host 127.0.0.1 --user x --password-file <(true)
+expect "^POP3 UNKNOWN - --password-file /dev/fd/[0-9]+: no password line" \
+  "a pipe that gives no line: UNKNOWN"
+run 3 --host 127.0.0.1 --user x --password-file /dev/zero
+expect "^POP3 UNKNOWN - monitor \"probe\": option PasswordFile: \"/dev/zero\" is not a regular file" \
+  "a device as --password-file: UNKNOWN"
+
+run 1 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" "${few[@]}" --warning $((POP3_FEW_COUNT - 1))
+expect "^POP3 WARNING - .*messages=$POP3_FEW_COUNT;$((POP3_FEW_COUNT - 1));;0" "count above --warning: WARNING, exit 1"
+run 2 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" "${few[@]}" --warning 0 --critical $((POP3_FEW_COUNT - 1))
+expect "^POP3 CRITICAL - .*$POP3_FEW_COUNT messages" "count above --critical: CRITICAL, exit 2"
+run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" "${few[@]}" --warning "$POP3_FEW_COUNT:"
+expect "^POP3 OK" "a range the count is inside: OK"
+run 1 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" "${few[@]}" --warning "@0:$POP3_FEW_COUNT"
+expect "^POP3 WARNING" "an @inside range: WARNING"
+
+run 2 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_FEW" --password-file /etc/hostname
+expect "^POP3 CRITICAL - monitor \"probe\" 127.0.0.1:$POP3_PLAIN_PORT: auth: server refused the .*login \[AUTH\]" \
+  "wrong password: CRITICAL with the plugin's error text"
+run 2 --host localhost --port "$POP3S_PORT" --ssl "${few[@]}"
+expect "^POP3 CRITICAL - .*tls: certificate verification failed: unknown issuer" "unknown CA: CRITICAL"
+run 2 --host 127.0.0.1 --port "$POP3_NOSTLS_PORT" --starttls --cacert "$POP3_TEST_CA" "${few[@]}"
+expect "^POP3 CRITICAL - .*tls: StartTLS required but the server does not offer STLS" "STLS missing: CRITICAL"
+
+# a collectd configuration, as Debian lays it out: the pop3 block in
+# collectd.conf.d, pulled in by <Include> with a Filter; the password
+# written with backslash escapes and continued on a second line
+mkdir "$dir/collectd.conf.d"
+cat > "$dir/collectd.conf" <<CONF
+LoadPlugin pop3
+<Include "$dir/collectd.conf.d">
+  Filter "*.conf"
+</Include>
+CONF
+echo 'not a configuration <' > "$dir/collectd.conf.d/pop3.conf.example"
+escaped=$(sed 's/./\\&/g' <<<"$POP3_PASS_MANY") # a backslash before each
+cat > "$dir/collectd.conf.d/pop3.conf" <<CONF
+<Plugin pop3>
+  <Monitor "support-inbox">
+    Host "::1"
+    Port $POP3_PLAIN_PORT
+    StartTLS true
+    CACert "$POP3_TEST_CA"
+    User "$POP3_USER_MANY"
+    Password "${escaped:0:10}\\
+      ${escaped:10}"
+    Description "Ticket intake"
+  </Monitor>
+  <Monitor "broken">
+    Host "pop3://example.com"
+  </Monitor>
+</Plugin>
+CONF
+run 0 --config "$dir/collectd.conf" --monitor support-inbox
+expect "^POP3 OK - monitor \"support-inbox\" \(Ticket intake\) \[::1\]:$POP3_PLAIN_PORT: $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" \
+  "--config/--monitor reads collectd's configuration (Include, escapes, a continued string)"
+run 3 --config "$dir/collectd.conf" --monitor broken
+expect "^POP3 UNKNOWN - monitor \"broken\": option Host: \"pop3://example.com\" must not carry a scheme" \
+  "an invalid block: UNKNOWN with the plugin's config error"
+run 3 --config "$dir/collectd.conf" --monitor absent
+expect "^POP3 UNKNOWN - no <Monitor \"absent\"> inside <Plugin pop3>" "a missing monitor: UNKNOWN"
+run 3 --host 127.0.0.1 --bogus
+expect "^POP3 UNKNOWN - bad usage" "bad usage: UNKNOWN, exit 3"
+run 3 --host 127.0.0.1 --user x --password-file /etc/hostname --timeout soon
+expect "^POP3 UNKNOWN - not a number: soon" "a bad number: UNKNOWN"
+run 3 --host 127.0.0.1 --user x --password-file /etc/hostname --warning 5:1
+expect "^POP3 UNKNOWN - not a threshold range: 5:1" "a bad range: UNKNOWN"
+run 0 --help
+expect "^usage: pop3-probe" "--help prints the usage"
+echo "# probe: $passed checks passed"
