@@ -1477,6 +1477,14 @@ bool pop3_session_lost_pipelined(const pop3_session_t *s) {
   return s->lost_pipelined;
 }
 
+bool pop3_session_login_pipelined(const pop3_session_t *s) {
+  return s->pipelining;
+}
+
+bool pop3_session_used_cache(const pop3_session_t *s) {
+  return s->use_cache && !s->fell_back;
+}
+
 bool pop3_session_stat_pipelined(const pop3_session_t *s) {
   return s->stat_pipelined;
 }

@@ -253,6 +253,10 @@ void pop3_session_stalled(pop3_session_t *s);
 /* STAT was lost behind the login (see pop3_session_stalled): the driver
  * should stop pipelining after this login method for this server. */
 bool pop3_session_lost_pipelined(const pop3_session_t *s);
+/* The login commands went out in one burst (the server offers PIPELINING). */
+bool pop3_session_login_pipelined(const pop3_session_t *s);
+/* Remembered capabilities stood in for CAPA, and held. */
+bool pop3_session_used_cache(const pop3_session_t *s);
 /* STAT went out in the same burst as the login commands. */
 bool pop3_session_stat_pipelined(const pop3_session_t *s);
 /* The pipelined STAT was answered, but only after pop3_session_stalled(). */

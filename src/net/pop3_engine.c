@@ -263,11 +263,11 @@ static void report(pop3_target_t *t) {
   if (c->session_started) {
     c->result.capabilities = *pop3_session_capabilities(&c->session);
     c->result.auth_used = pop3_session_auth_used(&c->session);
-    c->result.pipelined = c->session.pipelining;
+    c->result.pipelined = pop3_session_login_pipelined(&c->session);
     c->result.stat_with_login = pop3_session_stat_pipelined(&c->session) &&
                                 !pop3_session_lost_pipelined(&c->session);
     c->result.stat_late = pop3_session_stat_late(&c->session);
-    c->result.from_cache = c->session.use_cache && !c->session.fell_back;
+    c->result.from_cache = pop3_session_used_cache(&c->session);
     learn_pipelining(t);
   }
   t->on_result(&c->result, t->arg);
