@@ -60,9 +60,15 @@ pod_opts = set()
 for item in re.findall(r"^=item (.*)$", m.group(1) if m else "", re.M):
     name = re.sub(r"E<lt>|[A-Z]<+|>+", " ", item).split()[0]
     pod_opts.add(name)
+# README.md names the options in prose (the man page describes them):
+# every backticked option name of its Configuration section, code blocks
+# left out.
 readme_opts = set()
-for span in first_cells(section(readme, "Configuration")):
-    readme_opts.add(re.sub(r"[<>\"]", " ", span).split()[0])
+prose = re.sub(r"```.*?```", "", section(readme, "Configuration"), flags=re.S)
+for span in re.findall(r"`([^`]+)`", prose):
+    name = re.sub(r"[<>\"]", " ", span).split()
+    if name and re.fullmatch(r"[A-Z][A-Za-z]+", name[0]):
+        readme_opts.add(name[0])
 for o in sorted(readme_opts - pod_opts):
     problems.append(f"option {o} is in README.md but not in the man page's OPTIONS")
 for o in sorted(pod_opts - readme_opts):
