@@ -19,10 +19,10 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null) -Itests/harness
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # The protocol core: no sockets, no collectd.
-CORE_SRC := src/core/pop3_error.c src/core/pop3_session.c
+CORE_SRC := src/core/pop3_error.c src/core/pop3_sasl.c src/core/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
-NET_SRC := src/net/pop3_tls.c src/net/pop3_engine.c src/net/pop3_collect.c src/net/pop3_monitor.c \
-	src/net/pop3_token.c
+NET_SRC := src/net/pop3_transport.c src/net/pop3_tls.c src/net/pop3_timers.c src/net/pop3_resolve.c src/net/pop3_connect.c \
+	src/net/pop3_queue.c src/net/pop3_engine.c src/net/pop3_collect.c src/net/pop3_monitor.c src/net/pop3_token.c
 # collectd glue.
 PLUGIN_SRC := src/plugin/pop3_config.c src/plugin/pop3_report.c src/plugin/pop3_plugin.c
 HEADERS := $(wildcard src/*/*.h)
@@ -64,9 +64,16 @@ probe-test: $(BUILD)/pop3-probe
 CHECK_MORE += probe-test
 .PHONY: probe-test
 
+# The core needs no OpenSSL; the tests use libcrypto's base64 and MD5 as
+# independent references.
 $(BUILD)/test_session: tests/unit/test_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_session.c \
-	  $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS)
+	  $(CORE_SRC) $(CHECK_LIBS) -lcrypto
+
+$(BUILD)/test_sasl: tests/unit/test_sasl.c src/core/pop3_sasl.c src/core/pop3_error.c \
+		$(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_sasl.c \
+	  src/core/pop3_sasl.c src/core/pop3_error.c $(CHECK_LIBS) -lcrypto
 
 $(BUILD)/test_config: tests/unit/test_config.c tests/harness/mock_collectd.c tests/harness/mock_collectd.h \
 		src/plugin/pop3_config.c src/net/pop3_monitor.c src/net/pop3_token.c \
@@ -88,8 +95,18 @@ check: deps
 	$(MAKE) all $(TESTS)
 	$(MAKE) unit integration e2e $(CHECK_MORE)
 
-unit: $(BUILD)/test_session $(BUILD)/test_config
+# The core's promise: no allocation and no crypto library. Its objects,
+# linked together, must not call malloc and friends nor OpenSSL.
+CORE_FORBIDDEN := malloc|calloc|realloc|reallocarray|free|strdup|strndup|\
+  aligned_alloc|posix_memalign|EVP_.*|OPENSSL_.*|CRYPTO_.*|SSL_.*|MD5.*
+unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_config
 	tests/unit/layers.sh
+	$(CC) $(CPPFLAGS) $(CFLAGS) -nostdlib -r -o $(BUILD)/core.o $(CORE_SRC)
+	@bad=$$(nm -u $(BUILD)/core.o | awk '{ print $$2 }' | \
+	  grep -E -x '$(CORE_FORBIDDEN)' || true); \
+	if [ -n "$$bad" ]; then echo "core: calls $$bad"; exit 1; fi; \
+	echo "core: no allocation, no OpenSSL ($$(nm -u $(BUILD)/core.o | wc -l) libc symbols)"
+	$(BUILD)/test_sasl
 	$(BUILD)/test_session
 	$(BUILD)/test_config
 
@@ -221,3 +238,12 @@ e2e-token: $(BUILD)/pop3.so $(BUILD)/pop3-probe $(BUILD)/test_config
 	tests/e2e/e2e-token.sh $(BUILD)/pop3.so
 CHECK_MORE += e2e-token
 .PHONY: e2e-token
+
+# --- the configuration reader against collectd itself: snippets read by
+# collectd 5.12 (its python plugin dumps the tree it was given) and by
+# src/probe/pop3_conffile.c, compared value by value
+# (tests/unit/conffile-vs-collectd.sh; a few seconds).
+conffile-vs-collectd: $(BUILD)/test_config
+	tests/unit/conffile-vs-collectd.sh $(BUILD)/test_config
+CHECK_MORE += conffile-vs-collectd
+.PHONY: conffile-vs-collectd

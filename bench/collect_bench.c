@@ -32,10 +32,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "pop3_collect.h"
 #include "pop3_engine.h"
 #include "pop3_error.h"
 #include "pop3_monitor.h"
+#include "pop3_result.h"
 #include "pop3_time.h"
 #include "pop3_tls.h"
 

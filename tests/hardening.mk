@@ -12,8 +12,11 @@
 # tests/harness/check-secrets.sh.
 export POP3_TEST_LOGS ?= $(CURDIR)/build/test-logs
 
-HOST_SRC := tests/harness/plugin_host.c src/probe/pop3_conffile.c
-HOST_HDR := tests/harness/plugin_host.h
+# The host reads configuration text as collectd does (pop3_conffile.c) and
+# exports collectd's cf_util_* helpers (pop3_cf_util.c) to the plugin.
+HOST_SRC := tests/harness/plugin_host.c src/probe/pop3_conffile.c \
+	src/probe/pop3_cf_util.c
+HOST_HDR := tests/harness/plugin_host.h src/probe/pop3_conffile.h
 # The host exports the daemon API to the dlopen()ed plugin.
 HOST_LDFLAGS := -rdynamic -ldl -lpthread -lm
 
@@ -42,7 +45,7 @@ FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
 
 $(BUILD)/fuzz_session: tests/fuzz/fuzz_session.c $(CORE_SRC) $(HEADERS) | $(BUILD)
 	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) $(WARN) $(FUZZ_FLAGS) -o $@ \
-	  tests/fuzz/fuzz_session.c $(CORE_SRC) -lcrypto
+	  tests/fuzz/fuzz_session.c $(CORE_SRC)
 
 fuzz: $(BUILD)/fuzz_session
 	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_session $(FUZZ_TIME) $(FUZZ_JOBS)

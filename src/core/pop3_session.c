@@ -1,26 +1,29 @@
 /* pop3_session.c: the POP3 client protocol core (RFC 1939, 2449, 2595, 3206;
  * SASL: RFC 5034, 4616, 7628 and XOAUTH2).
  *
- * Each state names the answer the session waits for; entering a state queues
- * the command that asks for it. A pipelined burst queues several commands at
- * once: the answers expected after the current one wait in s->queued, and
- * proceed() moves on to the next answer without sending anything when its
- * command already went out. enter() and proceed() are the only places the
- * state changes. A response line is split off the input, checked, then handed
- * to the handler of the current state. */
+ * Each state names the answer the session waits for. The table `states`
+ * says, per state, which command asks for that answer and which handler
+ * reads it. ask() enters a state and queues its command; a pipelined burst
+ * queues several commands at once, the answers expected after the current
+ * one wait in s->pipeline.queued, and proceed() moves on to the next answer
+ * without sending anything when its command already went out. finish() ends
+ * the session. All three change the state through set_state(), the only
+ * place that does, which calls the trace hook. A response line is split off
+ * the input, checked, then handed to the handler of the current state.
+ *
+ * The bytes of the login mechanisms (base64, the SASL messages, the APOP
+ * digest) come from pop3_sasl.c; this file decides when to send them. */
 #define _GNU_SOURCE /* memmem */
 #include "pop3_session.h"
 
-#include <stddef.h>
-
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include "pop3_sasl.h"
 
 /* A piece of a response line; not NUL-terminated. */
 typedef struct {
@@ -42,8 +45,6 @@ typedef enum {
  * name (x3), host, port and the longest token. */
 #define SASL_RAW_MAX                                                           \
   (4 + 3 * POP3_SASL_USER_MAX + 1 + 6 + 255 + 6 + 5 + 14 + POP3_TOKEN_MAX + 2)
-
-static void enter(pop3_session_t *s, pop3_state_t next);
 
 /* ---- mechanism names --------------------------------------------------- */
 
@@ -175,137 +176,96 @@ static number_status_t parse_number(text_t *t, uint64_t max, uint64_t *value) {
   return NUMBER_OK;
 }
 
-/* ---- base64 (RFC 4648), no allocation ---------------------------------- */
+/* ---- the states -------------------------------------------------------- */
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* Queue the command whose answer a state waits for. */
+static void send_capa(pop3_session_t *s);
+static void send_stls(pop3_session_t *s);
+static void send_user(pop3_session_t *s);
+static void send_pass(pop3_session_t *s);
+static void send_apop(pop3_session_t *s);
+static void send_auth(pop3_session_t *s);
+static void send_cancel(pop3_session_t *s);
+static void send_stat(pop3_session_t *s);
+static void send_quit(pop3_session_t *s);
 
-static size_t b64_length(size_t len) { return (len + 2) / 3 * 4; }
+/* Handle one line of the answer a state waits for (CRLF stripped, no NUL). */
+static void on_greeting(pop3_session_t *s, text_t line);
+static void on_capa(pop3_session_t *s, text_t line);
+static void on_capa_line(pop3_session_t *s, text_t line);
+static void on_stls(pop3_session_t *s, text_t line);
+static void on_user(pop3_session_t *s, text_t line);
+static void on_pass(pop3_session_t *s, text_t line);
+static void on_apop(pop3_session_t *s, text_t line);
+static void on_auth(pop3_session_t *s, text_t line);
+static void on_cancel(pop3_session_t *s, text_t line);
+static void on_stat(pop3_session_t *s, text_t line);
+static void on_quit(pop3_session_t *s, text_t line);
 
-/* dst must have room for b64_length(len) bytes; no NUL is written. */
-static void b64_encode(const unsigned char *src, size_t len, char *dst) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i += 3) {
-    unsigned v = (unsigned)src[i] << 16;
-    if (i + 1 < len)
-      v |= (unsigned)src[i + 1] << 8;
-    if (i + 2 < len)
-      v |= src[i + 2];
-    dst[o++] = b64_alphabet[(v >> 18) & 63];
-    dst[o++] = b64_alphabet[(v >> 12) & 63];
-    dst[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-    dst[o++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
-  }
+typedef struct {
+  const char *name;    /* pop3_state_name */
+  const char *awaited; /* what the session waits for, for messages */
+  pop3_phase_t phase;  /* pop3_session_phase (FAILED: the error's) */
+  void (*send)(pop3_session_t *s);              /* NULL: nothing to send */
+  void (*on_line)(pop3_session_t *s, text_t line); /* NULL: reads nothing */
+} state_info_t;
+
+#define STATE(id, awaited, phase, send, on_line)                               \
+  [POP3_STATE_##id] = {#id, awaited, POP3_PHASE_##phase, send, on_line}
+
+static const state_info_t states[] = {
+    STATE(GREETING, "greeting", GREETING, NULL, on_greeting),
+    STATE(CAPA, "CAPA answer", GREETING, send_capa, on_capa),
+    STATE(CAPA_LIST, "CAPA answer", GREETING, NULL, on_capa_line),
+    STATE(STLS, "STLS answer", TLS, send_stls, on_stls),
+    STATE(TLS_PENDING, "TLS handshake", TLS, NULL, NULL),
+    STATE(USER, "USER answer", AUTH, send_user, on_user),
+    STATE(PASS, "PASS answer", AUTH, send_pass, on_pass),
+    STATE(STAT, "STAT answer", STAT, send_stat, on_stat),
+    STATE(QUIT, "QUIT answer", QUIT, send_quit, on_quit),
+    STATE(DONE, "end of the session", QUIT, NULL, NULL),
+    STATE(FAILED, "end of the session", QUIT, NULL, NULL),
+    STATE(APOP, "APOP answer", AUTH, send_apop, on_apop),
+    STATE(AUTH, "AUTH answer", AUTH, send_auth, on_auth),
+    STATE(AUTH_CANCEL, "AUTH answer", AUTH, send_cancel, on_cancel),
+};
+
+#undef STATE
+
+#define STATE_COUNT (sizeof(states) / sizeof(states[0]))
+_Static_assert(STATE_COUNT == POP3_STATE_AUTH_CANCEL + 1,
+               "every state has a row in the table");
+
+const char *pop3_state_name(pop3_state_t state) {
+  if ((size_t)state < STATE_COUNT && states[state].name != NULL)
+    return states[state].name;
+  return "unknown";
 }
-
-static int b64_value(char c) {
-  const char *p = c != '\0' ? strchr(b64_alphabet, c) : NULL;
-  return p != NULL ? (int)(p - b64_alphabet) : -1;
-}
-
-/* Decodes src (padding optional); returns the decoded length, or -1 when src
- * is not base64 or does not fit. */
-static long b64_decode(text_t src, unsigned char *dst, size_t size) {
-  while (src.len > 0 && src.data[src.len - 1] == '=')
-    src.len--;
-  if (src.len % 4 == 1)
-    return -1;
-  size_t o = 0;
-  unsigned v = 0;
-  int bits = 0;
-  for (size_t i = 0; i < src.len; i++) {
-    int d = b64_value(src.data[i]);
-    if (d < 0)
-      return -1;
-    v = (v << 6) | (unsigned)d;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o >= size)
-        return -1;
-      dst[o++] = (unsigned char)(v >> bits);
-      v &= (1u << bits) - 1;
-    }
-  }
-  return (long)o;
-}
-
-/* ---- state bookkeeping ------------------------------------------------- */
 
 /* What the session is waiting for, for messages. */
 static const char *awaited(const pop3_session_t *s) {
-  switch (s->state) {
-  case POP3_STATE_GREETING:
-    return "greeting";
-  case POP3_STATE_CAPA:
-  case POP3_STATE_CAPA_LIST:
-    return "CAPA answer";
-  case POP3_STATE_STLS:
-    return "STLS answer";
-  case POP3_STATE_TLS_PENDING:
-    return "TLS handshake";
-  case POP3_STATE_USER:
-    return "USER answer";
-  case POP3_STATE_PASS:
-    return "PASS answer";
-  case POP3_STATE_APOP:
-    return "APOP answer";
-  case POP3_STATE_AUTH:
-  case POP3_STATE_AUTH_CANCEL:
-    return "AUTH answer";
-  case POP3_STATE_STAT:
-    return "STAT answer";
-  case POP3_STATE_QUIT:
-    return "QUIT answer";
-  case POP3_STATE_DONE:
-  case POP3_STATE_FAILED:
-    break;
-  }
-  return "end of the session";
+  return states[s->state].awaited;
 }
 
-/* The one rule for every failure: once STAT is answered the collection has
- * what it came for, and nothing later (QUIT, EOF, timeouts) can spoil it.
- * Returns whether the failure is to be recorded. */
-static bool failure_counts(pop3_session_t *s) {
-  if (s->state == POP3_STATE_DONE || s->state == POP3_STATE_FAILED)
-    return false;
-  if (s->have_stat) {
-    enter(s, POP3_STATE_DONE);
-    return false;
-  }
-  return true;
+/* The one place the state changes. */
+static void set_state(pop3_session_t *s, pop3_state_t next) {
+  pop3_state_t from = s->state;
+  s->state = next;
+  if (s->options.trace != NULL)
+    s->options.trace(s->options.trace_arg, from, next);
 }
 
-/* Waiting for the answer to a STAT that went out in the login's burst, or
- * went again after the burst was lost: the connection is suspect. */
-static bool burst_pending(const pop3_session_t *s) {
-  return s->state == POP3_STATE_STAT && s->stat_pipelined;
+static bool ended(const pop3_session_t *s) {
+  return s->state == POP3_STATE_DONE || s->state == POP3_STATE_FAILED;
 }
 
-__attribute__((format(printf, 4, 5))) static void
-fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
-        const char *format, ...) {
-  if (!failure_counts(s))
-    return;
-  char message[POP3_ERROR_MAX];
-  va_list ap;
-  va_start(ap, format);
-  vsnprintf(message, sizeof(message), format, ap);
-  va_end(ap);
-  pop3_error_set(&s->error, phase, failure, "%s", message);
-  /* whatever went wrong, it may be the burst's doing: worth a lock-step try */
-  s->burst_failed = burst_pending(s);
-  enter(s, POP3_STATE_FAILED);
+/* ---- output ------------------------------------------------------------ */
+
+static void note_output(pop3_session_t *s, size_t len) {
+  s->output_len += len;
+  if (s->output_len > s->output_peak)
+    s->output_peak = s->output_len;
 }
-
-#define fail(s, failure, ...)                                                  \
-  fail_in(s, pop3_session_phase(s), failure, __VA_ARGS__)
-
-#define fail_auth(s, failure, ...)                                             \
-  fail_in(s, POP3_PHASE_AUTH, failure, __VA_ARGS__)
-
-/* ---- commands ---------------------------------------------------------- */
 
 /* Appends the parts (NULL ends them) and CRLF as one line, whole or not at
  * all: a line longer than limit (CRLF included) or than the room left is
@@ -324,9 +284,7 @@ static bool queue_line(pop3_session_t *s, size_t limit,
     p += n;
   }
   memcpy(p, "\r\n", 2);
-  s->output_len += len;
-  if (s->output_len > s->output_peak)
-    s->output_peak = s->output_len;
+  note_output(s, len);
   return true;
 }
 
@@ -344,21 +302,130 @@ static bool queue_response(pop3_session_t *s, const char *text) {
 
 /* prefix (may be NULL) then base64(raw) as one line, within limit. */
 static bool queue_base64(pop3_session_t *s, size_t limit, const char *prefix,
-                         const unsigned char *raw, size_t raw_len) {
+                         const void *raw, size_t raw_len) {
   size_t prefix_len = prefix ? strlen(prefix) : 0;
-  size_t len = prefix_len + b64_length(raw_len) + 2;
+  size_t len = prefix_len + pop3_base64_length(raw_len) + 2;
   if (len > limit || len > sizeof(s->output) - s->output_len)
     return false;
   char *p = s->output + s->output_len;
   if (prefix_len > 0) /* memcpy with a NULL source is undefined, even for 0 */
     memcpy(p, prefix, prefix_len);
-  b64_encode(raw, raw_len, p + prefix_len);
+  pop3_base64_encode(raw, raw_len, p + prefix_len);
   memcpy(p + len - 2, "\r\n", 2);
-  s->output_len += len;
-  if (s->output_len > s->output_peak)
-    s->output_peak = s->output_len;
+  note_output(s, len);
   return true;
 }
+
+static void cleanse_output(pop3_session_t *s) {
+  explicit_bzero(s->output, s->output_peak);
+  s->output_len = 0;
+}
+
+/* ---- moving on --------------------------------------------------------- */
+
+/* Enters `next` and queues the command whose answer it waits for. The state
+ * comes first: a command that cannot be sent fails the session from the
+ * state that tried to send it. */
+static void ask(pop3_session_t *s, pop3_state_t next) {
+  set_state(s, next);
+  if (states[next].send != NULL)
+    states[next].send(s);
+}
+
+/* On to the answer of `next`: already sent in a burst, or sent now. */
+static void proceed(pop3_session_t *s, pop3_state_t next) {
+  if (s->pipeline.queued_len > 0 && s->pipeline.queued[0] == next) {
+    s->pipeline.queued_len--;
+    memmove(s->pipeline.queued, s->pipeline.queued + 1,
+            s->pipeline.queued_len * sizeof(s->pipeline.queued[0]));
+    set_state(s, next);
+    return;
+  }
+  s->pipeline.queued_len = 0;
+  ask(s, next);
+}
+
+/* Ends the session, DONE or FAILED: whatever is still queued is dropped. */
+static void finish(pop3_session_t *s, pop3_state_t end) {
+  set_state(s, end);
+  cleanse_output(s);
+  s->pipeline.queued_len = 0;
+}
+
+/* The one rule for every failure: once STAT is answered the collection has
+ * what it came for, and nothing later (QUIT, EOF, timeouts) can spoil it:
+ * the session finishes DONE instead. Returns true when the failure is to be
+ * dropped: so, or because the session has ended already. */
+static bool finish_instead_of_failing(pop3_session_t *s) {
+  if (ended(s))
+    return true;
+  if (s->stat.have) {
+    finish(s, POP3_STATE_DONE);
+    return true;
+  }
+  return false;
+}
+
+/* Waiting for the answer to a STAT that went out in the login's burst, or
+ * went again after the burst was lost: the connection is suspect. */
+static bool burst_pending(const pop3_session_t *s) {
+  return s->state == POP3_STATE_STAT && s->pipeline.stat_sent;
+}
+
+__attribute__((format(printf, 4, 5))) static void
+fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
+        const char *format, ...) {
+  if (finish_instead_of_failing(s))
+    return;
+  char message[POP3_ERROR_MAX];
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(message, sizeof(message), format, ap);
+  va_end(ap);
+  pop3_error_set(&s->error, phase, failure, "%s", message);
+  /* whatever went wrong, it may be the burst's doing: worth a lock-step try */
+  s->pipeline.failed = burst_pending(s);
+  finish(s, POP3_STATE_FAILED);
+}
+
+#define fail(s, failure, ...)                                                  \
+  fail_in(s, pop3_session_phase(s), failure, __VA_ARGS__)
+
+#define fail_auth(s, failure, ...)                                             \
+  fail_in(s, POP3_PHASE_AUTH, failure, __VA_ARGS__)
+
+/* ---- pipelining -------------------------------------------------------- */
+
+/* Records that the answer to `state` will follow the current one. */
+static void expect_later(pop3_session_t *s, pop3_state_t state) {
+  if (s->pipeline.queued_len < POP3_PIPELINE_MAX)
+    s->pipeline.queued[s->pipeline.queued_len++] = state;
+}
+
+/* After the last line of a login: STAT in the same burst. QUIT never
+ * goes in a burst. A server closes on QUIT, and whatever it has not read
+ * by then (the NOOP of a silence probe) makes its kernel reset the
+ * connection, which can destroy answers not yet sent; and QUIT ends the
+ * session in any state, so behind a login it would leave no way back if
+ * that login is refused. */
+static void pipeline_rest(pop3_session_t *s) {
+  if (!s->pipeline.stat)
+    return;
+  if (!queue_command(s, "STAT", NULL))
+    return; /* no room: lock-step then */
+  expect_later(s, POP3_STATE_STAT);
+  s->pipeline.stat_sent = true;
+}
+
+/* ---- commands: CAPA, STLS, USER/PASS, APOP, STAT, QUIT ----------------- */
+
+static void send_capa(pop3_session_t *s) { queue_command(s, "CAPA", NULL); }
+
+static void send_stls(pop3_session_t *s) { queue_command(s, "STLS", NULL); }
+
+static void send_stat(pop3_session_t *s) { queue_command(s, "STAT", NULL); }
+
+static void send_quit(pop3_session_t *s) { queue_command(s, "QUIT", NULL); }
 
 /* USER and PASS carry configured text: a line break in it would let the
  * configuration smuggle in a second command. (A C string holds no NUL.)
@@ -379,78 +446,33 @@ static bool queue_credential(pop3_session_t *s, const char *verb,
   return false;
 }
 
-static void cleanse_output(pop3_session_t *s) {
-  explicit_bzero(s->output, s->output_peak);
-  s->output_len = 0;
-}
-
-/* Records that the answer to `state` will follow the current one. */
-static void expect_later(pop3_session_t *s, pop3_state_t state) {
-  if (s->queued_len < POP3_PIPELINE_MAX)
-    s->queued[s->queued_len++] = state;
-}
-
-/* After the last line of a login: STAT, and QUIT, in the same burst. */
-static void pipeline_rest(pop3_session_t *s) {
-  if (!s->pipeline_stat)
-    return;
-  if (!queue_command(s, "STAT", NULL))
-    return; /* no room: lock-step then */
-  expect_later(s, POP3_STATE_STAT);
-  s->stat_pipelined = true;
-  if (s->pipeline_quit && queue_command(s, "QUIT", NULL))
-    expect_later(s, POP3_STATE_QUIT);
-}
-
-/* ---- APOP -------------------------------------------------------------- */
-
-/* "<...>" in the greeting text: printable, no blanks, at most
- * POP3_TIMESTAMP_MAX bytes. Kept raw: the digest covers the exact bytes. */
-static void find_timestamp(pop3_session_t *s, text_t text) {
-  s->timestamp[0] = '\0';
-  const char *open = memchr(text.data, '<', text.len);
-  if (open == NULL)
-    return;
-  size_t from = (size_t)(open - text.data);
-  const char *close = memchr(open, '>', text.len - from);
-  if (close == NULL)
-    return;
-  size_t len = (size_t)(close - open) + 1;
-  if (len < 3 || len > POP3_TIMESTAMP_MAX)
-    return;
-  for (size_t i = 1; i + 1 < len; i++) {
-    unsigned char c = (unsigned char)open[i];
-    if (c <= 0x20 || c >= 0x7f || c == '<')
-      return;
+/* USER, and with PIPELINING PASS (and what pipeline_rest adds) with it. */
+static void send_user(pop3_session_t *s) {
+  if (queue_credential(s, "USER", s->options.user, "user name") &&
+      s->pipeline.login &&
+      queue_credential(s, "PASS", s->options.password, "password")) {
+    expect_later(s, POP3_STATE_PASS);
+    pipeline_rest(s);
   }
-  memcpy(s->timestamp, open, len);
+}
+
+static void send_pass(pop3_session_t *s) {
+  if (queue_credential(s, "PASS", s->options.password, "password"))
+    pipeline_rest(s);
+}
+
+/* The greeting's APOP timestamp, kept raw: the digest covers the exact
+ * bytes. */
+static void find_timestamp(pop3_session_t *s, text_t text) {
+  const char *start = NULL;
+  size_t len =
+      pop3_apop_timestamp(text.data, text.len, POP3_TIMESTAMP_MAX, &start);
+  if (len > 0)
+    memcpy(s->timestamp, start, len);
   s->timestamp[len] = '\0';
 }
 
-/* md5(timestamp password) as 32 lower-case hex digits. */
-static bool apop_digest(const char *timestamp, const char *password,
-                        char hex[33]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
-            EVP_DigestUpdate(ctx, timestamp, strlen(timestamp)) == 1 &&
-            EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
-            EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == 16;
-  EVP_MD_CTX_free(ctx); /* cleanses the digest state */
-  if (ok) {
-    static const char digits[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 16; i++) {
-      hex[2 * i] = digits[md[i] >> 4];
-      hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[32] = '\0';
-  }
-  OPENSSL_cleanse(md, sizeof(md));
-  return ok;
-}
-
-static void queue_apop(pop3_session_t *s) {
+static void send_apop(pop3_session_t *s) {
   const char *user = s->options.user;
   if (user == NULL || user[0] == '\0') {
     fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no user name configured");
@@ -466,12 +488,8 @@ static void queue_apop(pop3_session_t *s) {
     fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no password configured");
     return;
   }
-  char hex[33];
-  if (!apop_digest(s->timestamp, s->options.password, hex)) {
-    fail_auth(s, POP3_FAIL_NO_MECHANISM,
-              "APOP needs MD5, which this OpenSSL does not provide");
-    return;
-  }
+  char hex[2 * POP3_MD5_SIZE + 1];
+  pop3_apop_digest(s->timestamp, s->options.password, hex);
   const char *parts[] = {"APOP ", user, " ", hex, NULL};
   bool queued = queue_line(s, POP3_COMMAND_MAX, parts);
   explicit_bzero(hex, sizeof(hex));
@@ -485,7 +503,7 @@ static void queue_apop(pop3_session_t *s) {
   pipeline_rest(s);
 }
 
-/* ---- SASL -------------------------------------------------------------- */
+/* ---- commands: AUTH and the SASL responses ----------------------------- */
 
 /* A control byte; with strict, also a space or a byte beyond ASCII. */
 static bool has_control(const char *value, bool strict) {
@@ -495,10 +513,35 @@ static bool has_control(const char *value, bool strict) {
   return false;
 }
 
+/* What a bearer mechanism sends besides the user name. */
+static bool token_inputs_ok(pop3_session_t *s) {
+  const pop3_session_options_t *o = &s->options;
+  if (has_control(o->user, false)) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the user name contains a control character");
+  } else if (o->token == NULL || o->token[0] == '\0') {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no bearer token configured");
+  } else if (strlen(o->token) > POP3_TOKEN_MAX) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the bearer token is too long (%zu bytes, at most %d)",
+              strlen(o->token), POP3_TOKEN_MAX);
+  } else if (has_control(o->token, true)) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the bearer token contains a space, a control character or a "
+              "byte beyond ASCII");
+  } else if (o->host != NULL &&
+             (strlen(o->host) > 255 || has_control(o->host, false))) {
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
+              "the host name is unusable in an OAUTHBEARER message");
+  } else {
+    return true;
+  }
+  return false;
+}
+
 /* Checks what the mechanism will send; fails the session when unusable. */
 static bool sasl_inputs_ok(pop3_session_t *s) {
   const pop3_session_options_t *o = &s->options;
-  pop3_auth_t mech = s->auth_used;
   if (o->user == NULL || o->user[0] == '\0') {
     fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no user name configured");
   } else if (strlen(o->user) > POP3_SASL_USER_MAX) {
@@ -507,27 +550,8 @@ static bool sasl_inputs_ok(pop3_session_t *s) {
               strlen(o->user), POP3_SASL_USER_MAX);
   } else if (strpbrk(o->user, "\r\n") != NULL) {
     fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the user name contains a line break");
-  } else if (pop3_auth_uses_token(mech)) {
-    if (has_control(o->user, false)) {
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
-                "the user name contains a control character");
-    } else if (o->token == NULL || o->token[0] == '\0') {
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no bearer token configured");
-    } else if (strlen(o->token) > POP3_TOKEN_MAX) {
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
-                "the bearer token is too long (%zu bytes, at most %d)",
-                strlen(o->token), POP3_TOKEN_MAX);
-    } else if (has_control(o->token, true)) {
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
-                "the bearer token contains a space, a control character or a "
-                "byte beyond ASCII");
-    } else if (o->host != NULL &&
-               (strlen(o->host) > 255 || has_control(o->host, false))) {
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT,
-                "the host name is unusable in an OAUTHBEARER message");
-    } else {
-      return true;
-    }
+  } else if (pop3_auth_uses_token(s->auth_used)) {
+    return token_inputs_ok(s);
   } else if (o->password == NULL) {
     fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "no password configured");
   } else if (strlen(o->password) > POP3_SECRET_MAX) {
@@ -540,100 +564,63 @@ static bool sasl_inputs_ok(pop3_session_t *s) {
   return false;
 }
 
-static size_t append(unsigned char *raw, size_t at, const char *text) {
-  size_t n = strlen(text);
-  memcpy(raw + at, text, n);
-  return at + n;
-}
-
-/* The one client message of PLAIN, XOAUTH2 or OAUTHBEARER, before base64.
- * raw has SASL_RAW_MAX bytes; the inputs were checked. */
-static size_t sasl_message(const pop3_session_t *s, unsigned char *raw) {
+/* The one client message of PLAIN, XOAUTH2 or OAUTHBEARER, before base64:
+ * its length, written to dst when it fits in size (see pop3_sasl.h). */
+static size_t sasl_message(const pop3_session_t *s, unsigned char *dst,
+                           size_t size) {
   const pop3_session_options_t *o = &s->options;
-  size_t n = 0;
   switch (s->auth_used) {
-  case POP3_AUTH_PLAIN: /* RFC 4616: authzid NUL authcid NUL passwd */
-    raw[n++] = '\0';
-    n = append(raw, n, o->user);
-    raw[n++] = '\0';
-    n = append(raw, n, o->password);
-    break;
+  case POP3_AUTH_PLAIN:
+    return pop3_sasl_plain(o->user, o->password, dst, size);
   case POP3_AUTH_XOAUTH2:
-    n = append(raw, n, "user=");
-    n = append(raw, n, o->user);
-    n = append(raw, n, "\001auth=Bearer ");
-    n = append(raw, n, o->token);
-    n = append(raw, n, "\001\001");
-    break;
-  case POP3_AUTH_OAUTHBEARER: /* RFC 7628 3.1, gs2 header of RFC 5801 */
-    n = append(raw, n, "n,a=");
-    for (const char *p = o->user; *p; p++) {
-      if (*p == ',')
-        n = append(raw, n, "=2C");
-      else if (*p == '=')
-        n = append(raw, n, "=3D");
-      else
-        raw[n++] = (unsigned char)*p;
-    }
-    n = append(raw, n, ",");
-    if (o->host != NULL && o->host[0] != '\0') {
-      n = append(raw, n, "\001host=");
-      n = append(raw, n, o->host);
-    }
-    if (o->port > 0 && o->port <= 65535) {
-      char port[16];
-      snprintf(port, sizeof(port), "\001port=%d", o->port);
-      n = append(raw, n, port);
-    }
-    n = append(raw, n, "\001auth=Bearer ");
-    n = append(raw, n, o->token);
-    n = append(raw, n, "\001\001");
-    break;
+    return pop3_sasl_xoauth2(o->user, o->token, dst, size);
+  case POP3_AUTH_OAUTHBEARER:
+    return pop3_sasl_oauthbearer(o->user, o->host, o->port, o->token, dst,
+                                 size);
   case POP3_AUTH_AUTO:
   case POP3_AUTH_USER:
   case POP3_AUTH_APOP:
   case POP3_AUTH_LOGIN:
     break;
   }
-  return n;
+  return 0;
 }
 
 /* Queues the SASL message: after "AUTH <MECH> " when the command stays
  * within 255 octets (RFC 5034 4), else alone as a continuation line, which
  * has no such limit. */
 static bool queue_sasl_message(pop3_session_t *s, bool as_initial) {
-  unsigned char buf[SASL_RAW_MAX];
-  size_t n = sasl_message(s, buf);
+  unsigned char raw[SASL_RAW_MAX];
+  size_t n = sasl_message(s, raw, sizeof(raw));
+  if (n > sizeof(raw))
+    return false; /* not written: the checked inputs always fit */
   char prefix[32];
   snprintf(prefix, sizeof(prefix), "AUTH %s ", sasl_name(s->auth_used));
-  bool ok = as_initial
-                ? queue_base64(s, POP3_COMMAND_MAX, prefix, buf, n)
-                : queue_base64(s, sizeof(s->output), NULL, buf, n);
-  OPENSSL_cleanse(buf, n);
+  bool ok = as_initial ? queue_base64(s, POP3_COMMAND_MAX, prefix, raw, n)
+                       : queue_base64(s, sizeof(s->output), NULL, raw, n);
+  explicit_bzero(raw, n);
   return ok;
 }
 
 static bool sasl_fits_initial(const pop3_session_t *s) {
-  unsigned char buf[SASL_RAW_MAX];
-  size_t n = sasl_message(s, buf);
-  OPENSSL_cleanse(buf, n);
+  size_t n = sasl_message(s, NULL, 0);
   return strlen("AUTH ") + strlen(sasl_name(s->auth_used)) + 1 +
-             b64_length(n) + 2 <=
+             pop3_base64_length(n) + 2 <=
          POP3_COMMAND_MAX;
 }
 
 /* The AUTH command, with the initial response when it fits. */
-static void queue_auth(pop3_session_t *s) {
-  s->sasl_step = 0;
-  s->sasl_ir = false;
-  s->token_status[0] = '\0';
+static void send_auth(pop3_session_t *s) {
+  s->sasl.step = 0;
+  s->sasl.initial = false;
+  s->sasl.token_status[0] = '\0';
   if (!sasl_inputs_ok(s))
     return;
   bool sent;
   if (s->auth_used != POP3_AUTH_LOGIN && sasl_fits_initial(s)) {
     sent = queue_sasl_message(s, true);
-    s->sasl_ir = true;
-    s->sasl_step = 1;
+    s->sasl.initial = true;
+    s->sasl.step = 1;
   } else {
     sent = queue_command(s, "AUTH", sasl_name(s->auth_used));
   }
@@ -644,8 +631,12 @@ static void queue_auth(pop3_session_t *s) {
   }
   /* A bearer token may be answered by an error challenge that would take
    * a pipelined STAT for the client's reply: nothing follows those. */
-  if (s->sasl_ir && s->auth_used == POP3_AUTH_PLAIN)
+  if (s->sasl.initial && s->auth_used == POP3_AUTH_PLAIN)
     pipeline_rest(s);
+}
+
+static void send_cancel(pop3_session_t *s) {
+  queue_response(s, POP3_SASL_CANCEL);
 }
 
 /* ---- choosing the login ------------------------------------------------- */
@@ -758,107 +749,71 @@ static void reset_capabilities(pop3_session_t *s,
   s->capabilities.apop_hint = s->timestamp[0] != '\0';
 }
 
+/* The state whose command starts a login with mech. */
+static pop3_state_t login_state(pop3_auth_t mech) {
+  switch (mech) {
+  case POP3_AUTH_USER:
+    return POP3_STATE_USER;
+  case POP3_AUTH_APOP:
+    return POP3_STATE_APOP;
+  default:
+    return POP3_STATE_AUTH;
+  }
+}
+
 /* The capabilities are settled (CAPA, or the cache): log in. */
 static void start_login(pop3_session_t *s) {
   s->capabilities.apop_hint = s->timestamp[0] != '\0';
   pop3_auth_t mech = choose(s);
   if (mech == POP3_AUTH_AUTO) {
-    if (s->use_cache) {
+    if (s->cache.use) {
       /* The memory says no, but it may be old: ask the server. */
-      s->use_cache = false;
+      s->cache.use = false;
       reset_capabilities(s, NULL);
-      enter(s, POP3_STATE_CAPA);
+      ask(s, POP3_STATE_CAPA);
     } else {
       no_mechanism(s);
     }
     return;
   }
   s->auth_used = mech;
-  s->login_from_cache = s->use_cache;
+  s->cache.login = s->cache.use;
   /* after a stale cache, the second attempt goes lock-step */
-  s->pipelining = s->capabilities.known && s->capabilities.pipelining &&
-                  !s->fell_back;
-  s->pipeline_stat = s->pipelining && s->options.pipeline_login &&
-                    !(s->options.lockstep_methods & (1u << mech));
-  /* QUIT ends the session in any state: behind a login the cache chose, it
-   * would leave no way back to CAPA if the server refuses that login. */
-  s->pipeline_quit = s->pipeline_stat && !s->login_from_cache;
-  switch (mech) {
-  case POP3_AUTH_USER:
-    enter(s, POP3_STATE_USER);
-    break;
-  case POP3_AUTH_APOP:
-    enter(s, POP3_STATE_APOP);
-    break;
-  default:
-    enter(s, POP3_STATE_AUTH);
-    break;
+  s->pipeline.login = s->capabilities.known && s->capabilities.pipelining &&
+                      !s->cache.fell_back;
+  s->pipeline.stat = s->pipeline.login && s->options.pipeline_login &&
+                     !(s->options.lockstep_methods & (1u << mech));
+  ask(s, login_state(mech));
+}
+
+static void after_capabilities(pop3_session_t *s) {
+  s->cache.ran_capa = true;
+  if (!s->options.starttls || s->tls_active) {
+    start_login(s);
+  } else if (s->capabilities.known && !s->capabilities.stls) {
+    /* Fail closed: logging in over plaintext is what StartTLS prevents. */
+    fail_in(s, POP3_PHASE_TLS, POP3_FAIL_NO_STLS,
+            "StartTLS required but the server does not offer STLS");
+  } else {
+    /* Without a capability list, asking is the only way to know. */
+    ask(s, POP3_STATE_STLS);
   }
 }
 
-/* ---- the state machine ------------------------------------------------- */
-
-static void enter(pop3_session_t *s, pop3_state_t next) {
-  s->state = next;
-  switch (next) {
-  case POP3_STATE_CAPA:
-    queue_command(s, "CAPA", NULL);
-    break;
-  case POP3_STATE_STLS:
-    queue_command(s, "STLS", NULL);
-    break;
-  case POP3_STATE_USER:
-    if (queue_credential(s, "USER", s->options.user, "user name") &&
-        s->pipelining &&
-        queue_credential(s, "PASS", s->options.password, "password")) {
-      expect_later(s, POP3_STATE_PASS);
-      pipeline_rest(s);
-    }
-    break;
-  case POP3_STATE_PASS:
-    if (queue_credential(s, "PASS", s->options.password, "password"))
-      pipeline_rest(s);
-    break;
-  case POP3_STATE_APOP:
-    queue_apop(s);
-    break;
-  case POP3_STATE_AUTH:
-    queue_auth(s);
-    break;
-  case POP3_STATE_AUTH_CANCEL:
-    queue_response(s, "*");
-    break;
-  case POP3_STATE_STAT:
-    queue_command(s, "STAT", NULL);
-    break;
-  case POP3_STATE_QUIT:
-    queue_command(s, "QUIT", NULL);
-    break;
-  case POP3_STATE_DONE:
-  case POP3_STATE_FAILED:
-    cleanse_output(s);
-    s->queued_len = 0;
-    break;
-  case POP3_STATE_GREETING:
-  case POP3_STATE_CAPA_LIST:
-  case POP3_STATE_TLS_PENDING:
-    break;
+/* After the greeting, or after the TLS handshake StartTLS asked for. */
+static void after_greeting(pop3_session_t *s) {
+  if (!s->cache.use) {
+    ask(s, POP3_STATE_CAPA);
+  } else if (s->options.starttls && !s->tls_active) {
+    /* STLS alone: nothing may be pipelined behind it (RFC 2595). */
+    ask(s, POP3_STATE_STLS);
+  } else {
+    reset_capabilities(s, s->options.cached);
+    start_login(s);
   }
 }
 
-/* On to the answer of `next`: already sent in a burst, or sent now. */
-static void proceed(pop3_session_t *s, pop3_state_t next) {
-  if (s->queued_len > 0 && s->queued[0] == next) {
-    s->queued_len--;
-    memmove(s->queued, s->queued + 1, s->queued_len * sizeof(s->queued[0]));
-    s->state = next;
-    return;
-  }
-  s->queued_len = 0;
-  enter(s, next);
-}
-
-/* ---- answers ----------------------------------------------------------- */
+/* ---- reading answers ---------------------------------------------------- */
 
 /* "+OK" or "-ERR", then the end of the line or a space and free text. */
 static status_t parse_status(text_t line, text_t *rest) {
@@ -877,6 +832,22 @@ static status_t parse_status(text_t line, text_t *rest) {
     return STATUS_INVALID;
   *rest = text_after(line, line.len > n ? n + 1 : n);
   return status;
+}
+
+/* A status line: *ok and the text after the status in *rest. Anything else
+ * fails the session; returns whether the line was one. */
+static bool read_status(pop3_session_t *s, text_t line, bool *ok,
+                        text_t *rest) {
+  *rest = (text_t){line.data, 0};
+  status_t status = parse_status(line, rest);
+  if (status == STATUS_INVALID) {
+    char quoted[POP3_SERVER_TEXT_MAX + 1];
+    fail(s, POP3_FAIL_PROTOCOL, "expected \"+OK\" or \"-ERR\", got \"%s\"",
+         quote(quoted, line));
+    return false;
+  }
+  *ok = status == STATUS_OK;
+  return true;
 }
 
 typedef struct {
@@ -921,7 +892,6 @@ static response_code_t parse_response_code(text_t text) {
   return rc;
 }
 
-/* A -ERR that ends the session: "<what> [CODE]: "server text"<after>". */
 /* LOGIN-DELAY is believed only from the answer to a login command, and
  * never from plaintext a StartTLS monitor reads before TLS: anyone on the
  * path could write it there to silence the monitor. */
@@ -931,6 +901,7 @@ static bool login_delay_trusted(const pop3_session_t *s) {
   return login && (!s->options.starttls || s->tls_active);
 }
 
+/* A -ERR that ends the session: "<what> [CODE]: "server text"<after>". */
 static void refuse_with(pop3_session_t *s, const char *what, text_t text,
                         const char *after) {
   response_code_t rc = parse_response_code(text);
@@ -959,7 +930,7 @@ static void refuse_with(pop3_session_t *s, const char *what, text_t text,
     s->error.login_delay = rc.login_delay;
     /* a response code is a deliberate answer, not a mangled burst */
     if (rc.code != POP3_CODE_NONE)
-      s->burst_failed = false;
+      s->pipeline.failed = false;
   }
 }
 
@@ -972,20 +943,20 @@ static void refuse(pop3_session_t *s, const char *what, text_t text) {
  * rest of the burst are skipped) and log in again, lock-step. POP3 allows a
  * new attempt after a failed one in the AUTHORIZATION state. */
 static bool fall_back_if_stale(pop3_session_t *s, text_t text, bool any_code) {
-  if (!s->login_from_cache)
+  if (!s->cache.login)
     return false;
   pop3_code_t code = parse_response_code(text).code;
   if (!any_code && code != POP3_CODE_NONE && code != POP3_CODE_OTHER)
     return false; /* [AUTH], [IN-USE], [SYS/...]: a real answer */
-  s->cache_stale = true;
-  s->use_cache = false;
-  s->login_from_cache = false;
-  s->fell_back = true;
-  s->skip = (unsigned)s->queued_len;
-  s->queued_len = 0;
-  s->stat_pipelined = false;
+  s->cache.stale = true;
+  s->cache.use = false;
+  s->cache.login = false;
+  s->cache.fell_back = true;
+  s->pipeline.skip = (unsigned)s->pipeline.queued_len;
+  s->pipeline.queued_len = 0;
+  s->pipeline.stat_sent = false;
   reset_capabilities(s, NULL);
-  enter(s, POP3_STATE_CAPA);
+  ask(s, POP3_STATE_CAPA);
   return true;
 }
 
@@ -1033,51 +1004,6 @@ static void parse_capability(pop3_capabilities_t *caps, text_t line) {
   }
 }
 
-static void after_capabilities(pop3_session_t *s) {
-  s->ran_capa = true;
-  if (!s->options.starttls || s->tls_active) {
-    start_login(s);
-  } else if (s->capabilities.known && !s->capabilities.stls) {
-    /* Fail closed: logging in over plaintext is what StartTLS prevents. */
-    fail_in(s, POP3_PHASE_TLS, POP3_FAIL_NO_STLS,
-            "StartTLS required but the server does not offer STLS");
-  } else {
-    /* Without a capability list, asking is the only way to know. */
-    enter(s, POP3_STATE_STLS);
-  }
-}
-
-/* After the greeting, or after the TLS handshake StartTLS asked for. */
-static void after_greeting(pop3_session_t *s) {
-  if (!s->use_cache) {
-    enter(s, POP3_STATE_CAPA);
-  } else if (s->options.starttls && !s->tls_active) {
-    /* STLS alone: nothing may be pipelined behind it (RFC 2595). */
-    enter(s, POP3_STATE_STLS);
-  } else {
-    reset_capabilities(s, s->options.cached);
-    start_login(s);
-  }
-}
-
-static void on_capability_line(pop3_session_t *s, text_t line) {
-  if (line.len == 1 && line.data[0] == '.') {
-    after_capabilities(s);
-    return;
-  }
-  s->capa_bytes += line.len;
-  if (++s->capa_lines > POP3_CAPA_LINES_MAX ||
-      s->capa_bytes > POP3_CAPA_BYTES_MAX) {
-    fail(s, POP3_FAIL_PROTOCOL,
-         "capability list too long (more than %d lines or %d bytes)",
-         POP3_CAPA_LINES_MAX, POP3_CAPA_BYTES_MAX);
-    return;
-  }
-  if (line.len > 0 && line.data[0] == '.') /* dot-stuffed */
-    line = text_after(line, 1);
-  parse_capability(&s->capabilities, line);
-}
-
 static const char *number_problem(number_status_t status) {
   switch (status) {
   case NUMBER_MISSING:
@@ -1107,26 +1033,240 @@ static number_status_t parse_stat(text_t rest, uint64_t *count,
   return status;
 }
 
+/* ---- one handler per state ---------------------------------------------- */
+
+static void on_greeting(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (!ok) {
+    refuse(s, "server refused the connection", rest);
+    return;
+  }
+  quote(s->greeting, rest);
+  find_timestamp(s, rest);
+  s->capabilities.apop_hint = s->timestamp[0] != '\0';
+  after_greeting(s);
+}
+
+static void on_capa(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  /* -ERR only means the server predates RFC 2449. */
+  s->capabilities.known = ok;
+  if (ok)
+    set_state(s, POP3_STATE_CAPA_LIST);
+  else
+    after_capabilities(s);
+}
+
+static void on_capa_line(pop3_session_t *s, text_t line) {
+  if (line.len == 1 && line.data[0] == '.') {
+    after_capabilities(s);
+    return;
+  }
+  s->capa.bytes += line.len;
+  if (++s->capa.lines > POP3_CAPA_LINES_MAX ||
+      s->capa.bytes > POP3_CAPA_BYTES_MAX) {
+    fail(s, POP3_FAIL_PROTOCOL,
+         "capability list too long (more than %d lines or %d bytes)",
+         POP3_CAPA_LINES_MAX, POP3_CAPA_BYTES_MAX);
+    return;
+  }
+  if (line.len > 0 && line.data[0] == '.') /* dot-stuffed */
+    line = text_after(line, 1);
+  parse_capability(&s->capabilities, line);
+}
+
+static void on_stls(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (ok) {
+    set_state(s, POP3_STATE_TLS_PENDING);
+    return;
+  }
+  if (s->cache.use)
+    s->cache.stale = true; /* still a failure: never fall back to clear */
+  refuse(s, "server refused STLS", rest);
+}
+
+static void on_user(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (ok)
+    proceed(s, POP3_STATE_PASS);
+  else
+    login_refused(s, "server refused the login name", rest, "");
+}
+
+static void on_pass(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (ok)
+    proceed(s, POP3_STATE_STAT);
+  else
+    login_refused(s, "server refused the login", rest, "");
+}
+
+static void on_apop(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (ok)
+    proceed(s, POP3_STATE_STAT);
+  else
+    login_refused(s, "server refused the login", rest, " (APOP)");
+}
+
+/* PLAIN's or a bearer token's message, asked for by a bare "+" because it
+ * did not fit the AUTH command. */
+static void reply_with_message(pop3_session_t *s) {
+  s->sasl.step = 1;
+  if (!queue_sasl_message(s, false))
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL %s message does not fit",
+              sasl_name(s->auth_used));
+  else if (s->auth_used == POP3_AUTH_PLAIN)
+    pipeline_rest(s);
+}
+
+/* LOGIN's "Username:" and "Password:" challenges. */
+static void reply_to_login(pop3_session_t *s) {
+  const char *value = pop3_sasl_login_reply(s->sasl.step, s->options.user,
+                                            s->options.password);
+  s->sasl.step++;
+  if (!queue_base64(s, sizeof(s->output), NULL, value, strlen(value)))
+    fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL LOGIN reply does not fit");
+  else if (s->sasl.step == 2)
+    pipeline_rest(s);
+}
+
+/* The token was refused; the server waits for a dummy reply before its
+ * -ERR (RFC 7628 3.2.3, and XOAUTH2 alike). */
+static void reply_to_token_error(pop3_session_t *s, text_t challenge) {
+  pop3_sasl_token_status(challenge.data, challenge.len, s->sasl.token_status,
+                         sizeof(s->sasl.token_status));
+  s->sasl.step = 2;
+  queue_response(s, s->auth_used == POP3_AUTH_OAUTHBEARER
+                        ? POP3_SASL_OAUTHBEARER_ERROR_REPLY
+                        : POP3_SASL_XOAUTH2_ERROR_REPLY);
+}
+
+static void unexpected_challenge(pop3_session_t *s, text_t challenge) {
+  pop3_sanitize(s->sasl.challenge, sizeof(s->sasl.challenge), challenge.data,
+                challenge.len);
+  if (s->pipeline.queued_len > 0) {
+    /* STAT went out behind the AUTH: the server reads it as a SASL
+     * response, so a "*" would come too late. End here. */
+    fail_auth(s, POP3_FAIL_PROTOCOL,
+              "server sent an unexpected SASL %s challenge \"%s\" to a "
+              "pipelined login",
+              sasl_name(s->auth_used), s->sasl.challenge);
+    s->pipeline.failed = true;
+    return;
+  }
+  ask(s, POP3_STATE_AUTH_CANCEL);
+}
+
+/* A SASL challenge ("+ base64", or a bare "+") while in an exchange. */
+static void on_challenge(pop3_session_t *s, text_t challenge) {
+  pop3_auth_t mech = s->auth_used;
+  bool token = pop3_auth_uses_token(mech);
+  if ((mech == POP3_AUTH_PLAIN || token) && s->sasl.step == 0)
+    reply_with_message(s);
+  else if (mech == POP3_AUTH_LOGIN && s->sasl.step < 2)
+    reply_to_login(s);
+  else if (token && s->sasl.step == 1)
+    reply_to_token_error(s, challenge);
+  else
+    unexpected_challenge(s, challenge);
+}
+
+static void on_auth_refused(pop3_session_t *s, text_t rest) {
+  /* "server refused the login [AUTH]: "..."" stays the start of every
+   * refused login, whatever the mechanism: logs and checks look for it. */
+  const char *what = "server refused the login";
+  char after[128];
+  if (s->sasl.token_status[0] != '\0') {
+    snprintf(after, sizeof(after), " (SASL %s, token status \"%s\")",
+             sasl_name(s->auth_used), s->sasl.token_status);
+    refuse_with(s, what, rest, after);
+    return;
+  }
+  snprintf(after, sizeof(after), " (SASL %s)", sasl_name(s->auth_used));
+  /* Once the server took part in the exchange it knows the mechanism. Before
+   * that, a refusal says the mechanism is not (or no longer) available when
+   * nothing carried the credentials yet, or when it says so: Dovecot answers
+   * "-ERR [AUTH] Unsupported authentication mechanism.", code and all. */
+  bool exchanged = s->sasl.step > (s->sasl.initial ? 1u : 0u);
+  bool mechanism = s->sasl.step == 0 || text_has_word(rest, "mechanism");
+  if (exchanged || !fall_back_if_stale(s, rest, mechanism))
+    refuse_with(s, what, rest, after);
+}
+
+static void on_auth(pop3_session_t *s, text_t line) {
+  if (is_word(line, "+", " ")) {
+    on_challenge(s, skip_spaces(text_after(line, 1)));
+    return;
+  }
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (ok)
+    proceed(s, POP3_STATE_STAT);
+  else
+    on_auth_refused(s, rest);
+}
+
+/* Whatever answers the "*", the exchange went wrong. */
+static void on_cancel(pop3_session_t *s, text_t line) {
+  (void)line;
+  fail_auth(s, POP3_FAIL_PROTOCOL,
+            "server sent an unexpected SASL %s challenge \"%s\"; cancelled "
+            "the login",
+            sasl_name(s->auth_used), s->sasl.challenge);
+}
+
 /* The first answer after the NOOP of pop3_session_stalled(): a STAT answer
  * means STAT was only late; a bare +OK is the NOOP's, so STAT was lost and
  * goes again, lock-step. Returns whether the line was taken. */
 static bool on_probe_answer(pop3_session_t *s, bool ok, text_t rest) {
   uint64_t count, size;
   const char *field;
-  s->probing = false;
+  s->pipeline.probing = false;
   if (ok && parse_stat(rest, &count, &size, &field) == NUMBER_OK) {
-    s->stat_late = true;
+    s->pipeline.stat_late = true;
     return false; /* the STAT answer: handled as usual */
   }
   if (!ok)
     return false; /* a refusal of STAT (or NOOP): a burst failure */
-  s->lost_pipelined = true;
-  s->queued_len = 0;
-  enter(s, POP3_STATE_STAT);
+  s->pipeline.lost = true;
+  s->pipeline.queued_len = 0;
+  ask(s, POP3_STATE_STAT);
   return true;
 }
 
-static void on_stat_answer(pop3_session_t *s, text_t line, text_t rest) {
+static void on_stat(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  if (s->pipeline.probing && on_probe_answer(s, ok, rest))
+    return;
+  if (!ok) {
+    refuse(s, "server refused STAT", rest);
+    return;
+  }
   uint64_t count = 0, size = 0;
   const char *field;
   number_status_t status = parse_stat(rest, &count, &size, &field);
@@ -1136,224 +1276,34 @@ static void on_stat_answer(pop3_session_t *s, text_t line, text_t rest) {
          number_problem(status), field, quote(quoted, line));
     return;
   }
-  s->message_count = count;
-  s->mailbox_size = size;
-  s->have_stat = true;
+  s->stat.count = count;
+  s->stat.size = size;
+  s->stat.have = true;
   proceed(s, POP3_STATE_QUIT);
 }
 
-/* The "status" member of a bearer error challenge (RFC 7628 3.2.2, and
- * Google's XOAUTH2), sanitised; the whole JSON text when it has none. */
-static void note_token_status(pop3_session_t *s, text_t challenge) {
-  unsigned char json[POP3_LINE_MAX];
-  long n = b64_decode(challenge, json, sizeof(json));
-  if (n < 0) {
-    snprintf(s->token_status, sizeof(s->token_status), "(not base64)");
-    return;
-  }
-  text_t t = {(const char *)json, (size_t)n};
-  const char *key = memmem(t.data, t.len, "\"status\"", 8);
-  if (key != NULL) {
-    text_t v = text_after(t, (size_t)(key - t.data) + 8);
-    while (v.len > 0 && (v.data[0] == ' ' || v.data[0] == ':'))
-      v = text_after(v, 1);
-    size_t len = 0;
-    if (v.len > 0 && v.data[0] == '"') {
-      v = text_after(v, 1);
-      while (len < v.len && v.data[len] != '"')
-        len++;
-    } else {
-      while (len < v.len && v.data[len] != ',' && v.data[len] != '}' &&
-             v.data[len] != ' ')
-        len++;
-    }
-    t = (text_t){v.data, len};
-  }
-  pop3_sanitize(s->token_status, sizeof(s->token_status), t.data, t.len);
+/* The numbers are in; how the server says goodbye does not matter. */
+static void on_quit(pop3_session_t *s, text_t line) {
+  (void)line;
+  finish(s, POP3_STATE_DONE);
 }
 
-/* A SASL challenge ("+ base64", or a bare "+") while in an exchange. */
-static void on_challenge(pop3_session_t *s, text_t challenge) {
-  pop3_auth_t mech = s->auth_used;
-  bool token = pop3_auth_uses_token(mech);
-  if ((mech == POP3_AUTH_PLAIN || token) && s->sasl_step == 0) {
-    s->sasl_step = 1;
-    if (!queue_sasl_message(s, false))
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL %s message does not fit",
-                sasl_name(mech));
-    else if (mech == POP3_AUTH_PLAIN)
-      pipeline_rest(s);
-    return;
-  }
-  if (mech == POP3_AUTH_LOGIN && s->sasl_step < 2) {
-    const char *value =
-        s->sasl_step == 0 ? s->options.user : s->options.password;
-    s->sasl_step++;
-    if (!queue_base64(s, sizeof(s->output), NULL, (const unsigned char *)value,
-                      strlen(value)))
-      fail_auth(s, POP3_FAIL_BAD_ARGUMENT, "the SASL LOGIN reply does not fit");
-    else if (s->sasl_step == 2)
-      pipeline_rest(s);
-    return;
-  }
-  if (token && s->sasl_step == 1) {
-    /* The token was refused; the server waits for a dummy reply before its
-     * -ERR: an empty line for XOAUTH2, %x01 for OAUTHBEARER (RFC 7628). */
-    note_token_status(s, challenge);
-    s->sasl_step = 2;
-    queue_response(s, mech == POP3_AUTH_OAUTHBEARER ? "AQ==" : "");
-    return;
-  }
-  pop3_sanitize(s->challenge, sizeof(s->challenge), challenge.data,
-                challenge.len);
-  if (s->queued_len > 0) {
-    /* STAT and QUIT went out behind the AUTH: the server reads them as SASL
-     * responses, so a "*" would only follow QUIT. End here. */
-    fail_auth(s, POP3_FAIL_PROTOCOL,
-              "server sent an unexpected SASL %s challenge \"%s\" to a "
-              "pipelined login",
-              sasl_name(mech), s->challenge);
-    s->burst_failed = true;
-    return;
-  }
-  enter(s, POP3_STATE_AUTH_CANCEL);
-}
-
-static void on_auth_answer(pop3_session_t *s, bool ok, text_t rest) {
-  if (ok) {
-    proceed(s, POP3_STATE_STAT);
-    return;
-  }
-  /* "server refused the login [AUTH]: "..."" stays the start of every
-   * refused login, whatever the mechanism: logs and checks look for it. */
-  const char *what = "server refused the login";
-  char after[128];
-  if (s->token_status[0] != '\0') {
-    snprintf(after, sizeof(after), " (SASL %s, token status \"%s\")",
-             sasl_name(s->auth_used), s->token_status);
-    refuse_with(s, what, rest, after);
-    return;
-  }
-  snprintf(after, sizeof(after), " (SASL %s)", sasl_name(s->auth_used));
-  /* Once the server took part in the exchange it knows the mechanism. Before
-   * that, a refusal says the mechanism is not (or no longer) available when
-   * nothing carried the credentials yet, or when it says so: Dovecot answers
-   * "-ERR [AUTH] Unsupported authentication mechanism.", code and all. */
-  bool exchanged = s->sasl_step > (s->sasl_ir ? 1u : 0u);
-  bool mechanism = s->sasl_step == 0 || text_has_word(rest, "mechanism");
-  if (exchanged || !fall_back_if_stale(s, rest, mechanism))
-    refuse_with(s, what, rest, after);
-}
-
-static void on_status_line(pop3_session_t *s, text_t line) {
-  if (s->state == POP3_STATE_AUTH_CANCEL) {
-    fail_auth(s, POP3_FAIL_PROTOCOL,
-              "server sent an unexpected SASL %s challenge \"%s\"; cancelled "
-              "the login",
-              sasl_name(s->auth_used), s->challenge);
-    return;
-  }
-  if (s->state == POP3_STATE_AUTH && is_word(line, "+", " ")) {
-    on_challenge(s, skip_spaces(text_after(line, 1)));
-    return;
-  }
-
-  text_t rest = {line.data, 0};
-  status_t status = parse_status(line, &rest);
-  if (status == STATUS_INVALID) {
-    char quoted[POP3_SERVER_TEXT_MAX + 1];
-    fail(s, POP3_FAIL_PROTOCOL, "expected \"+OK\" or \"-ERR\", got \"%s\"",
-         quote(quoted, line));
-    return;
-  }
-  bool ok = status == STATUS_OK;
-
-  switch (s->state) {
-  case POP3_STATE_GREETING:
-    if (ok) {
-      quote(s->greeting, rest);
-      find_timestamp(s, rest);
-      s->capabilities.apop_hint = s->timestamp[0] != '\0';
-      after_greeting(s);
-    } else {
-      refuse(s, "server refused the connection", rest);
-    }
-    break;
-  case POP3_STATE_CAPA:
-    /* -ERR only means the server predates RFC 2449. */
-    s->capabilities.known = ok;
-    if (ok)
-      enter(s, POP3_STATE_CAPA_LIST);
-    else
-      after_capabilities(s);
-    break;
-  case POP3_STATE_STLS:
-    if (ok) {
-      enter(s, POP3_STATE_TLS_PENDING);
-    } else {
-      if (s->use_cache)
-        s->cache_stale = true; /* still a failure: never fall back to clear */
-      refuse(s, "server refused STLS", rest);
-    }
-    break;
-  case POP3_STATE_USER:
-    if (ok)
-      proceed(s, POP3_STATE_PASS);
-    else
-      login_refused(s, "server refused the login name", rest, "");
-    break;
-  case POP3_STATE_PASS:
-    if (ok)
-      proceed(s, POP3_STATE_STAT);
-    else
-      login_refused(s, "server refused the login", rest, "");
-    break;
-  case POP3_STATE_APOP:
-    if (ok)
-      proceed(s, POP3_STATE_STAT);
-    else
-      login_refused(s, "server refused the login", rest, " (APOP)");
-    break;
-  case POP3_STATE_AUTH:
-    on_auth_answer(s, ok, rest);
-    break;
-  case POP3_STATE_STAT:
-    if (s->probing && on_probe_answer(s, ok, rest))
-      break;
-    if (ok)
-      on_stat_answer(s, line, rest);
-    else
-      refuse(s, "server refused STAT", rest);
-    break;
-  case POP3_STATE_QUIT:
-    /* The numbers are in; how the server says goodbye does not matter. */
-    enter(s, POP3_STATE_DONE);
-    break;
-  case POP3_STATE_CAPA_LIST:
-  case POP3_STATE_TLS_PENDING:
-  case POP3_STATE_AUTH_CANCEL:
-  case POP3_STATE_DONE:
-  case POP3_STATE_FAILED:
-    break;
-  }
-}
+/* ---- lines --------------------------------------------------------------- */
 
 /* raw ends with LF; a CR before it is dropped too (bare LF is tolerated). */
 static void on_line(pop3_session_t *s, const char *raw, size_t len) {
   text_t line = {raw, len - 1};
   if (line.len > 0 && line.data[line.len - 1] == '\r')
     line.len--;
-  if (s->skip > 0) {
+  if (s->pipeline.skip > 0) {
     /* the answer to a command of an abandoned burst */
-    s->skip--;
+    s->pipeline.skip--;
   } else if (memchr(line.data, '\0', line.len) != NULL) {
     fail(s, POP3_FAIL_PROTOCOL,
          "expected a text line, got a NUL byte while waiting for the %s",
          awaited(s));
-  } else if (s->state == POP3_STATE_CAPA_LIST) {
-    on_capability_line(s, line);
-  } else {
-    on_status_line(s, line);
+  } else if (states[s->state].on_line != NULL) {
+    states[s->state].on_line(s, line);
   }
 }
 
@@ -1367,12 +1317,16 @@ static void reject_injection(pop3_session_t *s, size_t extra) {
 
 /* ---- public API -------------------------------------------------------- */
 
+_Static_assert(POP3_STATE_GREETING == 0,
+               "pop3_session_init's zeroing starts the session in GREETING");
+
 void pop3_session_init(pop3_session_t *s, const pop3_session_options_t *opts) {
+  /* every field but the buffers; the state becomes GREETING, not a change
+   * of state, so nothing is traced */
   memset(s, 0, offsetof(pop3_session_t, line));
   s->options = *opts;
   s->capabilities.login_delay = -1;
-  s->use_cache = opts->cached != NULL && opts->cached->known;
-  s->state = POP3_STATE_GREETING;
+  s->cache.use = opts->cached != NULL && opts->cached->known;
 }
 
 pop3_want_t pop3_session_want(const pop3_session_t *s) {
@@ -1448,58 +1402,62 @@ void pop3_session_tls_started(pop3_session_t *s) {
   s->tls_active = true;
   /* Anything learnt in clear text may have been forged (RFC 2595 4). */
   reset_capabilities(s, NULL);
-  s->ran_capa = false;
+  s->cache.ran_capa = false;
   after_greeting(s);
 }
 
 void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err) {
-  if (!failure_counts(s))
+  if (finish_instead_of_failing(s))
     return;
   s->error = *err;
   s->error.message[sizeof(s->error.message) - 1] = '\0';
-  enter(s, POP3_STATE_FAILED);
+  finish(s, POP3_STATE_FAILED);
 }
 
 void pop3_session_stalled(pop3_session_t *s) {
-  if (s->state != POP3_STATE_STAT || !s->stat_pipelined || s->probing ||
-      s->lost_pipelined || s->stat_late || s->output_len > 0 ||
-      s->line_len > 0 || s->skip > 0)
+  if (s->state != POP3_STATE_STAT || !s->pipeline.stat_sent ||
+      s->pipeline.probing || s->pipeline.lost || s->pipeline.stat_late ||
+      s->output_len > 0 || s->line_len > 0 || s->pipeline.skip > 0)
     return;
   /* NOOP changes nothing and its answer cannot pass for a STAT answer. If
    * STAT was only late, the NOOP's answer is never read: after the STAT
    * answer the session waits for QUIT's, and that state takes any line (or
    * the end of the connection) as the end. */
-  s->probing = true;
+  s->pipeline.probing = true;
   queue_command(s, "NOOP", NULL);
 }
 
 bool pop3_session_lost_pipelined(const pop3_session_t *s) {
-  return s->lost_pipelined;
+  return s->pipeline.lost;
 }
 
 bool pop3_session_login_pipelined(const pop3_session_t *s) {
-  return s->pipelining;
+  return s->pipeline.login;
 }
 
 bool pop3_session_used_cache(const pop3_session_t *s) {
-  return s->use_cache && !s->fell_back;
+  return s->cache.use && !s->cache.fell_back;
 }
 
 bool pop3_session_stat_pipelined(const pop3_session_t *s) {
-  return s->stat_pipelined;
+  return s->pipeline.stat_sent;
 }
 
-bool pop3_session_stat_late(const pop3_session_t *s) { return s->stat_late; }
+bool pop3_session_stat_late(const pop3_session_t *s) {
+  return s->pipeline.stat_late;
+}
 
 bool pop3_session_burst_failed(const pop3_session_t *s) {
-  return s->state == POP3_STATE_FAILED && s->burst_failed;
+  return s->state == POP3_STATE_FAILED && s->pipeline.failed;
 }
 
 bool pop3_session_cache_stale(const pop3_session_t *s) {
-  return s->cache_stale;
+  return s->cache.stale;
 }
 
-bool pop3_session_ran_capa(const pop3_session_t *s) { return s->ran_capa; }
+bool pop3_session_ran_capa(const pop3_session_t *s) {
+  return s->cache.ran_capa;
+}
 
 pop3_auth_t pop3_session_auth_used(const pop3_session_t *s) {
   return s->auth_used;
@@ -1515,12 +1473,12 @@ const pop3_error_t *pop3_session_error(const pop3_session_t *s) {
 
 bool pop3_session_stat(const pop3_session_t *s, uint64_t *count,
                        uint64_t *size) {
-  if (!s->have_stat)
+  if (!s->stat.have)
     return false;
   if (count)
-    *count = s->message_count;
+    *count = s->stat.count;
   if (size)
-    *size = s->mailbox_size;
+    *size = s->stat.size;
   return true;
 }
 
@@ -1529,30 +1487,12 @@ const pop3_capabilities_t *pop3_session_capabilities(const pop3_session_t *s) {
 }
 
 pop3_phase_t pop3_session_phase(const pop3_session_t *s) {
-  switch (s->state) {
-  case POP3_STATE_GREETING:
-  case POP3_STATE_CAPA:
-  case POP3_STATE_CAPA_LIST:
-    return POP3_PHASE_GREETING;
-  case POP3_STATE_STLS:
-  case POP3_STATE_TLS_PENDING:
-    return POP3_PHASE_TLS;
-  case POP3_STATE_USER:
-  case POP3_STATE_PASS:
-  case POP3_STATE_APOP:
-  case POP3_STATE_AUTH:
-  case POP3_STATE_AUTH_CANCEL:
-    return POP3_PHASE_AUTH;
-  case POP3_STATE_STAT:
-    return POP3_PHASE_STAT;
-  case POP3_STATE_QUIT:
-  case POP3_STATE_DONE:
-    return POP3_PHASE_QUIT;
-  case POP3_STATE_FAILED:
-    break;
-  }
-  return s->error.phase;
+  if (s->state == POP3_STATE_FAILED)
+    return s->error.phase;
+  return states[s->state].phase;
 }
+
+pop3_state_t pop3_session_state(const pop3_session_t *s) { return s->state; }
 
 bool pop3_session_in_line(const pop3_session_t *s) { return s->line_len > 0; }
 

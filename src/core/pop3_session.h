@@ -2,7 +2,10 @@
  *
  * The session is fed the bytes the server sent and says what the driver must
  * do next: send bytes, start TLS, wait for more input, or stop. It owns no
- * socket, never allocates, and keeps at most one response line buffered.
+ * socket and no thread, never allocates (its memory is the pop3_session_t
+ * the driver provides, plus a few KB of stack while it builds a SASL
+ * message), and keeps at most one response line buffered
+ * (POP3_LINE_MAX bytes): a longer line fails the session.
  *
  * Driver loop:
  *   pop3_session_init(&s, &opts);
@@ -14,16 +17,21 @@
  *                         : feed all n bytes (loop on the return value,
  *                           re-checking pop3_session_want between calls);
  *   case POP3_WANT_NOTHING: done: pop3_session_failed() / _stat(). }
+ *   pop3_session_clear(&s);
  *
  * The flow: greeting -> CAPA -> [STLS -> TLS -> CAPA] -> login -> STAT ->
  * QUIT, where login is USER/PASS, APOP or a SASL exchange (AUTH PLAIN,
  * LOGIN, XOAUTH2, OAUTHBEARER). When the server offers PIPELINING the login
- * commands, STAT and QUIT go out in one burst. With capabilities remembered
+ * commands and STAT go out in one burst (QUIT waits for the STAT answer:
+ * nothing may follow it). With capabilities remembered
  * from an earlier collection (options.cached) CAPA is skipped: the burst
  * follows the greeting (or the TLS handshake) at once; a reply showing the
  * memory is wrong makes the session ask CAPA and log in again, lock-step.
  * The session never sends a command that changes the mailbox.
- */
+ *
+ * Each state of pop3_state_t names the answer the session waits for; the
+ * session changes state in one place, which calls options.trace when set.
+ * The SASL messages, base64 and the APOP digest are in pop3_sasl.h. */
 #ifndef POP3_SESSION_H
 #define POP3_SESSION_H
 
@@ -101,6 +109,31 @@ int pop3_auth_parse(const char *name, pop3_auth_t *out);
 /* Whether the mechanism logs in with a bearer token, not a password. */
 bool pop3_auth_uses_token(pop3_auth_t auth);
 
+/* The states of a session: each names the answer it waits for. Drivers
+ * need them only to read a trace (options.trace, pop3_state_name); what to
+ * do next is pop3_session_want's. */
+typedef enum {
+  POP3_STATE_GREETING = 0,
+  POP3_STATE_CAPA,        /* waiting for the CAPA status line */
+  POP3_STATE_CAPA_LIST,   /* reading capability lines up to "." */
+  POP3_STATE_STLS,
+  POP3_STATE_TLS_PENDING, /* the driver runs the TLS handshake */
+  POP3_STATE_USER,
+  POP3_STATE_PASS,
+  POP3_STATE_STAT,
+  POP3_STATE_QUIT,
+  POP3_STATE_DONE,        /* ended with the STAT values */
+  POP3_STATE_FAILED,      /* ended with an error */
+  POP3_STATE_APOP,
+  POP3_STATE_AUTH,        /* in a SASL exchange: a challenge or the status */
+  POP3_STATE_AUTH_CANCEL, /* sent "*", waiting for the -ERR */
+} pop3_state_t;
+
+/* "GREETING", "CAPA", "CAPA_LIST", "STLS", "TLS_PENDING", "USER", "PASS",
+ * "STAT", "QUIT", "DONE", "FAILED", "APOP", "AUTH", "AUTH_CANCEL";
+ * "unknown" for any other value. */
+const char *pop3_state_name(pop3_state_t state);
+
 typedef struct {
   const char *user;     /* must stay valid for the session's life */
   const char *password; /* idem; copies made into the output are cleansed */
@@ -108,93 +141,100 @@ typedef struct {
   /* capabilities remembered from an earlier collection of this server
    * (post-TLS ones when StartTLS), or NULL; used only when ->known */
   const pop3_capabilities_t *cached;
-  /* allowed to pipeline STAT and QUIT behind the login command(s); the
+  /* allowed to pipeline STAT behind the login command(s); the
    * driver sets it false for a server once pop3_session_lost_pipelined()
    * was seen */
   bool pipeline_login;
-  /* methods (bit 1u << pop3_auth_t) after which STAT and QUIT are not
+  /* methods (bit 1u << pop3_auth_t) after which STAT is not
    * pipelined: the driver found the server mishandles such a burst */
   unsigned lockstep_methods;
   pop3_auth_t auth;
   const char *token;    /* bearer token for xoauth2/oauthbearer; as password */
   const char *host;     /* for OAUTHBEARER's host=, may be NULL */
   int port;             /* for OAUTHBEARER's port=, 0: left out */
+  /* Called at every change of state with the state left and the state
+   * entered, and when a state is entered anew (STAT asked again after a
+   * lost burst: from == to); not by pop3_session_init, which starts in
+   * POP3_STATE_GREETING. It runs inside the session's calls, after the
+   * change: it may read the session through the accessors below, never
+   * change it. NULL: no trace. For tests and debugging. */
+  void (*trace)(void *arg, pop3_state_t from, pop3_state_t to);
+  void *trace_arg;      /* passed to trace as is */
 } pop3_session_options_t;
 
-/* Internal state: callers treat it as opaque. */
-typedef enum {
-  POP3_STATE_GREETING = 0,
-  POP3_STATE_CAPA,       /* waiting for the CAPA status line */
-  POP3_STATE_CAPA_LIST,  /* reading capability lines up to "." */
-  POP3_STATE_STLS,
-  POP3_STATE_TLS_PENDING,
-  POP3_STATE_USER,
-  POP3_STATE_PASS,
-  POP3_STATE_STAT,
-  POP3_STATE_QUIT,
-  POP3_STATE_DONE,
-  POP3_STATE_FAILED,
-  POP3_STATE_APOP,
-  POP3_STATE_AUTH,        /* in a SASL exchange: a challenge or the status */
-  POP3_STATE_AUTH_CANCEL, /* sent "*", waiting for the -ERR */
-} pop3_state_t;
-
+/* One session. The driver allocates it (about 10 KB; pop3_session_init
+ * needs no more) and keeps it until pop3_session_clear. It is declared here
+ * only so that drivers can embed it: every field is private to
+ * pop3_session.c, read and changed through the functions below. */
 typedef struct {
   pop3_session_options_t options;
-  pop3_state_t state;
+  pop3_state_t state; /* changed by one function only, which traces it */
   bool tls_active;
+  pop3_auth_t auth_used; /* the login mechanism tried last, AUTO: none yet */
 
-  size_t line_len;
-
-  size_t output_len;
+  size_t line_len;    /* bytes of an incomplete line in line[] */
+  size_t output_len;  /* bytes of output[] still to send */
   size_t output_peak; /* most bytes the output held: what clear cleanses */
 
   pop3_capabilities_t capabilities;
   char greeting[POP3_SERVER_TEXT_MAX + 1]; /* sanitised greeting text */
   char timestamp[POP3_TIMESTAMP_MAX + 1];  /* raw APOP timestamp, "" if none */
 
-  /* answers to commands already sent, expected after the one `state`
-   * waits for (a pipelined burst) */
-  pop3_state_t queued[POP3_PIPELINE_MAX];
-  size_t queued_len;
-  unsigned skip;          /* answers of an abandoned burst still to come */
+  struct {               /* options.cached standing in for CAPA */
+    bool use;            /* the cache stands in for CAPA in this session */
+    bool login;          /* the login running was chosen from the cache */
+    bool fell_back;      /* the cache proved stale: CAPA, then lock-step */
+    bool stale;          /* pop3_session_cache_stale */
+    bool ran_capa;       /* pop3_session_ran_capa */
+  } cache;
 
-  bool use_cache;         /* options.cached stands in for CAPA */
-  bool login_from_cache;  /* the login running was chosen from the cache */
-  bool fell_back;         /* the cache proved stale: CAPA, then lock-step */
-  bool cache_stale;
-  bool ran_capa;
-  pop3_auth_t auth_used;
-  bool pipelining;        /* the login commands go out together */
-  bool pipeline_stat;     /* STAT follows the login in the same burst */
-  bool pipeline_quit;     /* and QUIT */
-  bool stat_pipelined;    /* STAT went out before the login was answered */
-  bool probing;           /* NOOP sent after a silence: lost or late? */
-  bool lost_pipelined;    /* the NOOP was answered first: STAT was lost */
-  bool stat_late;         /* the pipelined STAT was answered, only late */
-  bool burst_failed;      /* answers did not fit the pipelined burst */
-  unsigned capa_lines;    /* capability lines read so far */
-  size_t capa_bytes;
-  unsigned sasl_step;     /* SASL responses sent (initial response counts) */
-  bool sasl_ir;           /* the AUTH command carried the initial response */
-  char token_status[64];  /* sanitised "status" of a bearer error challenge */
-  char challenge[64];     /* sanitised unexpected challenge */
+  struct {               /* commands sent before the answers they follow */
+    bool login;          /* the login commands go out together */
+    bool stat;           /* STAT follows the login in the same burst */
+    bool stat_sent;      /* STAT went out before the login was answered */
+    bool probing;        /* NOOP sent after a silence: lost or late? */
+    bool lost;           /* the NOOP was answered first: STAT was lost */
+    bool stat_late;      /* the pipelined STAT was answered, only late */
+    bool failed;         /* answers did not fit the pipelined burst */
+    /* answers to commands already sent, expected after the one `state`
+     * waits for, in order */
+    pop3_state_t queued[POP3_PIPELINE_MAX];
+    size_t queued_len;
+    unsigned skip;       /* answers of an abandoned burst still to come */
+  } pipeline;
 
-  bool have_stat;
-  uint64_t message_count;
-  uint64_t mailbox_size;
+  struct {               /* a SASL exchange (AUTH) */
+    unsigned step;       /* client responses sent (the initial one counts) */
+    bool initial;        /* the AUTH command carried the initial response */
+    char token_status[64]; /* sanitised "status" of a bearer error challenge */
+    char challenge[64];    /* sanitised unexpected challenge */
+  } sasl;
+
+  struct {               /* the capability list being read */
+    unsigned lines;
+    size_t bytes;
+  } capa;
+
+  struct {               /* the answer to STAT */
+    bool have;
+    uint64_t count;
+    uint64_t size;
+  } stat;
 
   pop3_error_t error;
 
   /* The buffers come last: pop3_session_init() leaves them alone (their
    * lengths say what is valid), so a collection does not pay for zeroing
    * 9 KB it mostly never uses. */
-  char line[POP3_LINE_MAX];
-  char output[POP3_OUTPUT_MAX];
+  char line[POP3_LINE_MAX];     /* the one response line being received */
+  char output[POP3_OUTPUT_MAX]; /* commands not sent yet */
 } pop3_session_t;
 
+/* Starts a session in POP3_STATE_GREETING with a copy of *opts (the strings
+ * it points to are not copied: they must outlive the session). */
 void pop3_session_init(pop3_session_t *s, const pop3_session_options_t *opts);
 
+/* What the driver does next (see the loop above). */
 pop3_want_t pop3_session_want(const pop3_session_t *s);
 
 /* Consumes bytes up to and including at most one complete line and returns
@@ -225,14 +265,20 @@ void pop3_session_tls_started(pop3_session_t *s);
  * keeps its first error. */
 void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err);
 
+/* The session ended with an error (POP3_STATE_FAILED). */
 bool pop3_session_failed(const pop3_session_t *s);
+/* The error, meaningful once pop3_session_failed(); the session keeps its
+ * first error. */
 const pop3_error_t *pop3_session_error(const pop3_session_t *s);
 /* True once STAT was answered; the values stay valid even if QUIT fails. */
 bool pop3_session_stat(const pop3_session_t *s, uint64_t *count,
                        uint64_t *size);
 const pop3_capabilities_t *pop3_session_capabilities(const pop3_session_t *s);
-/* The phase the session is in (for timeouts reported by the driver). */
+/* The phase the session is in (for timeouts reported by the driver); once
+ * failed, the phase of its error. */
 pop3_phase_t pop3_session_phase(const pop3_session_t *s);
+/* The state the session is in (for traces and tests). */
+pop3_state_t pop3_session_state(const pop3_session_t *s);
 /* Part of a response line has arrived, not its end (for timeouts: the
  * server is sending, too slowly). */
 bool pop3_session_in_line(const pop3_session_t *s);
@@ -270,7 +316,8 @@ bool pop3_session_stat_late(const pop3_session_t *s);
 bool pop3_session_burst_failed(const pop3_session_t *s);
 /* A reply showed options.cached to be wrong (STLS refused, or a login
  * command the cache chose refused without an RFC 2449/3206 response code);
- * the driver should forget it. The session went on with a fresh CAPA. */
+ * the driver should forget it. After a refused login the session went on
+ * with a fresh CAPA; a refused STLS still failed it. */
 bool pop3_session_cache_stale(const pop3_session_t *s);
 /* CAPA was answered in this session (after TLS, when StartTLS): the driver
  * may refresh its cache from pop3_session_capabilities(). */
@@ -280,7 +327,9 @@ bool pop3_session_ran_capa(const pop3_session_t *s);
 pop3_auth_t pop3_session_auth_used(const pop3_session_t *s);
 
 /* Cleanses the session (it may hold the password or token, or their base64
- * forms, in its output buffer). */
+ * forms, in its output buffer): every field is zeroed, and every byte of
+ * the output buffer it ever wrote. The line buffer holds only server text
+ * and is left. */
 void pop3_session_clear(pop3_session_t *s);
 
 #endif

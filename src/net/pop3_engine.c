@@ -1,36 +1,34 @@
 /* pop3_engine.c: many collections at once in one thread.
  *
  * Each target (monitor) has at most one collection in flight, walking the
- * steps resolve -> connect (every address in turn) -> [TLS] -> session ->
- * closing. Every step is driven by epoll readiness or by the target's one
- * timer (start time, deadline, per-address share of it, stall check). */
+ * steps [token] -> resolve -> connect (every address in turn) -> [TLS] ->
+ * session, which also covers QUIT after the result went out. Every step is
+ * driven by epoll readiness or by the target's one timer (start time,
+ * deadline, per-address share of it, stall check).
+ *
+ * The engine moves bytes only through a transport (pop3_transport.h), so
+ * the same paths serve clear text and TLS; the timer heap, the resolver and
+ * the TokenCommand threads live in modules of their own. */
 #include "pop3_engine.h"
 
-#include <arpa/inet.h>
-#include <ares.h>
 #include <errno.h>
 #include <math.h>
-#include <netdb.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/x509.h>
-
+#include "pop3_connect.h"
+#include "pop3_queue.h"
+#include "pop3_resolve.h"
 #include "pop3_time.h"
+#include "pop3_timers.h"
 #include "pop3_tls.h"
 #include "pop3_token.h"
+#include "pop3_transport.h"
 
-#define MAX_ADDRESSES 16
 #define INPUT_SIZE 4096
 /* Reads one connection may do per wake-up before the other connections and
  * the timers get their turn: a server that never stops sending must not
@@ -39,7 +37,10 @@
 #define AUTH_METHODS (POP3_AUTH_OAUTHBEARER + 1)
 /* epoll tags that are not target pointers */
 #define TAG_WAKE UINT64_C(1)
-#define TAG_ARES_FLAG (UINT64_C(1) << 63)
+#define TAG_RESOLVER_FLAG (UINT64_C(1) << 63)
+/* the object whose member `member` is at ptr */
+#define CONTAINER_OF(ptr, type, member)                                        \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
 
 typedef enum {
   STEP_TOKEN, /* TokenFile / TokenCommand, for bearer-token logins */
@@ -58,13 +59,9 @@ typedef struct {
   pop3_phase_t phase;
   bool stall_reported;
 
-  size_t addr_count, addr_next;
-  size_t tried_len;
-  bool last_timed_out;
-
   int fd;
   uint32_t events; /* registered epoll mask, 0 if not registered */
-  SSL *ssl;
+  pop3_transport_t transport; /* none until connected */
   bool stls; /* the TLS in progress is the STLS upgrade */
 
   char *token; /* bearer token, cleansed and freed with the collection */
@@ -80,10 +77,8 @@ typedef struct {
 
   /* Not zeroed at the start of a collection (their counts and lengths say
    * what is valid): zeroing 20 KB would cost more than the whole protocol
-   * exchange. `addrs` must stay the first of them. */
-  struct sockaddr_storage addrs[MAX_ADDRESSES];
-  socklen_t addr_lens[MAX_ADDRESSES];
-  char tried[POP3_ERROR_MAX];
+   * exchange. `dialer` must stay the first of them. */
+  pop3_dialer_t dialer; /* the addresses, and how connecting to them went */
   char input[INPUT_SIZE];
   pop3_session_t session; /* initialised by pop3_session_init */
 } collection_t;
@@ -96,7 +91,7 @@ struct pop3_target {
   void *arg;
 
   /* kept between collections */
-  SSL_SESSION *tls_session;
+  SSL_SESSION *tls_session; /* updated by the TLS transport as it closes */
   pop3_capabilities_t capabilities; /* the server's, for the next login */
   bool have_capabilities;
   /* login methods (bit 1u << pop3_auth_t) after which the server
@@ -104,104 +99,43 @@ struct pop3_target {
    * lock-step after them; then pipelining is tried again */
   unsigned lockstep_methods;
   double lockstep_until[AUTH_METHODS];
-  unsigned generation; /* invalidates late resolver answers */
+  unsigned generation; /* invalidates late resolver and token answers */
 
-  /* under engine->lock: queued or running */
-  bool in_flight;
-  double start_at;
-  pop3_target_t *next_pending;
+  pop3_job_t job; /* under the queue's lock */
 
   /* loop thread only */
-  double timer_at;   /* HUGE_VAL when none */
-  size_t heap_index; /* SIZE_MAX when not in the heap */
-  bool in_ready;     /* in engine->ready: input may be waiting */
+  pop3_timer_t timer;
+  bool in_ready; /* in engine->ready: input may be waiting */
   collection_t *c;
 };
 
 struct pop3_engine {
   int epfd;
-  int wakefd;
-  ares_channel resolver;
+  pop3_queue_t queue; /* what other threads hand over; its wake-up fd */
+  pop3_resolver_t *resolver;
+  pop3_token_runner_t *tokens;
 
   pop3_target_t **targets;
   size_t targets_num;
-
-  pop3_target_t **heap; /* timers, earliest first */
-  size_t heap_num;
+  pop3_timers_t timers;
 
   /* sessions that used up their turn with input perhaps left (in their
    * buffer or in OpenSSL's, where epoll cannot see it) */
   pop3_target_t **ready;
   size_t ready_num;
 
-  pthread_mutex_t lock;
-  pthread_cond_t idle;
-  pop3_target_t *pending;
-  struct token_request *tokens_done; /* TokenCommand threads' answers */
-  size_t token_threads;              /* still running */
-  pthread_cond_t token_threads_done;
-  size_t busy;
-  bool stop;
-  bool until_idle; /* loop thread only: return once nothing is busy */
+  bool until_idle; /* return once nothing is busy */
 };
 
-/* --- timer heap --------------------------------------------------------- */
+static void drive(pop3_target_t *t);
+static void rearm(pop3_target_t *t);
+static void connect_next(pop3_target_t *t);
 
-static void heap_swap(pop3_engine_t *e, size_t a, size_t b) {
-  pop3_target_t *t = e->heap[a];
-  e->heap[a] = e->heap[b];
-  e->heap[b] = t;
-  e->heap[a]->heap_index = a;
-  e->heap[b]->heap_index = b;
-}
-
-static void heap_up(pop3_engine_t *e, size_t i) {
-  while (i > 0 && e->heap[(i - 1) / 2]->timer_at > e->heap[i]->timer_at) {
-    heap_swap(e, i, (i - 1) / 2);
-    i = (i - 1) / 2;
-  }
-}
-
-static void heap_down(pop3_engine_t *e, size_t i) {
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < e->heap_num && e->heap[l]->timer_at < e->heap[m]->timer_at)
-      m = l;
-    if (r < e->heap_num && e->heap[r]->timer_at < e->heap[m]->timer_at)
-      m = r;
-    if (m == i)
-      return;
-    heap_swap(e, i, m);
-    i = m;
-  }
-}
-
-static void heap_remove(pop3_engine_t *e, pop3_target_t *t) {
-  size_t i = t->heap_index;
-  if (i == SIZE_MAX)
-    return;
-  e->heap_num--;
-  if (i != e->heap_num) {
-    e->heap[i] = e->heap[e->heap_num];
-    e->heap[i]->heap_index = i;
-    heap_down(e, i);
-    heap_up(e, i);
-  }
-  t->heap_index = SIZE_MAX;
-}
+/* --- timers and epoll ----------------------------------------------------- */
 
 static void timer_set(pop3_target_t *t, double at) {
-  pop3_engine_t *e = t->engine;
-  heap_remove(e, t);
-  t->timer_at = at;
-  if (at == HUGE_VAL)
-    return;
-  t->heap_index = e->heap_num;
-  e->heap[e->heap_num++] = t;
-  heap_up(e, t->heap_index);
+  pop3_timers_set(&t->engine->timers, &t->timer, at);
 }
-
-/* --- epoll ---------------------------------------------------------------- */
 
 static void watch(pop3_target_t *t, uint32_t events) {
   collection_t *c = t->c;
@@ -216,6 +150,18 @@ static void watch(pop3_target_t *t, uint32_t events) {
   c->events = events;
 }
 
+/* The transport must wait for the socket: watch it that way. false when
+ * io is no such wish. */
+static bool wait_for(pop3_target_t *t, pop3_io_t io) {
+  if (io == POP3_IO_WANT_READ)
+    watch(t, EPOLLIN);
+  else if (io == POP3_IO_WANT_WRITE)
+    watch(t, EPOLLOUT);
+  else
+    return false;
+  return true;
+}
+
 static void close_socket(pop3_target_t *t) {
   collection_t *c = t->c;
   if (c->fd < 0)
@@ -225,7 +171,25 @@ static void close_socket(pop3_target_t *t) {
   c->fd = -1;
 }
 
-/* --- ending a collection ------------------------------------------------- */
+/* The transport (TLS keeps its session for resumption), then the socket. */
+static void close_connection(pop3_target_t *t) {
+  pop3_transport_close(&t->c->transport);
+  close_socket(t);
+}
+
+/* --- the result, and what it teaches ----------------------------------------- */
+
+/* Phase durations for the result: a phase ends when the next one starts. */
+static void track_phase(pop3_target_t *t, pop3_phase_t phase, double now) {
+  collection_t *c = t->c;
+  if (phase == c->phase)
+    return;
+  if (c->result.phase_seconds[c->phase] < 0)
+    c->result.phase_seconds[c->phase] = 0;
+  c->result.phase_seconds[c->phase] += now - c->phase_start;
+  c->phase = phase;
+  c->phase_start = now;
+}
 
 /* What this collection showed about pipelining STAT behind the login, for
  * the method it used: mishandled (lost, or fine only lock-step), or fine
@@ -239,12 +203,10 @@ static void learn_pipelining(pop3_target_t *t) {
   if (pop3_session_lost_pipelined(s) || (c->lockstep_retry && r->ok)) {
     if (!(t->lockstep_methods & bit)) {
       r->pipeline_change = POP3_PIPELINE_OFF;
-      if (c->lockstep_retry)
-        snprintf(r->pipeline_reason, sizeof(r->pipeline_reason), "%s",
-                 c->burst_error.message);
-      else
-        snprintf(r->pipeline_reason, sizeof(r->pipeline_reason),
-                 "the commands sent with the login were never answered");
+      snprintf(r->pipeline_reason, sizeof(r->pipeline_reason), "%s",
+               c->lockstep_retry
+                   ? c->burst_error.message
+                   : "the commands sent with the login were never answered");
     }
     t->lockstep_methods |= bit;
     t->lockstep_until[method] = pop3_now() + POP3_PIPELINE_RETRY_SECONDS;
@@ -255,50 +217,18 @@ static void learn_pipelining(pop3_target_t *t) {
   }
 }
 
-static void report(pop3_target_t *t) {
-  collection_t *c = t->c;
-  if (c->reported)
-    return;
-  c->reported = true;
-  if (c->session_started) {
-    c->result.capabilities = *pop3_session_capabilities(&c->session);
-    c->result.auth_used = pop3_session_auth_used(&c->session);
-    c->result.pipelined = pop3_session_login_pipelined(&c->session);
-    c->result.stat_with_login = pop3_session_stat_pipelined(&c->session) &&
-                                !pop3_session_lost_pipelined(&c->session);
-    c->result.stat_late = pop3_session_stat_late(&c->session);
-    c->result.from_cache = pop3_session_used_cache(&c->session);
-    learn_pipelining(t);
-  }
-  t->on_result(&c->result, t->arg);
-}
-
-static void fail(pop3_target_t *t, const pop3_error_t *err) {
-  collection_t *c = t->c;
-  if (!c->reported) {
-    c->result.ok = false;
-    c->result.error = *err;
-  }
-  report(t);
-}
-
-static void keep_tls_session(pop3_target_t *t) {
-  collection_t *c = t->c;
-  if (c->ssl == NULL || !SSL_is_init_finished(c->ssl))
-    return;
-  SSL_SESSION *s = SSL_get1_session(c->ssl);
-  if (s == NULL)
-    return;
-  if (!SSL_SESSION_is_resumable(s)) {
-    SSL_SESSION_free(s);
-    return;
-  }
-  SSL_SESSION_free(t->tls_session);
-  t->tls_session = s;
+/* The methods after which STAT goes lock-step now; the others are tried
+ * pipelined again once their pause is over. */
+static unsigned lockstep_methods(const pop3_target_t *t, double now) {
+  unsigned mask = 0;
+  for (unsigned m = 0; m < AUTH_METHODS; m++)
+    if ((t->lockstep_methods & (1u << m)) && now < t->lockstep_until[m])
+      mask |= 1u << m;
+  return mask;
 }
 
 /* What this collection taught about the server, for the next one. */
-static void learn(pop3_target_t *t) {
+static void learn_capabilities(pop3_target_t *t) {
   collection_t *c = t->c;
   if (!c->session_started)
     return;
@@ -314,26 +244,36 @@ static void learn(pop3_target_t *t) {
   }
 }
 
-/* TLS (its session kept for resumption) and socket. */
-static void close_connection(pop3_target_t *t) {
+/* Hands the result over, once per collection. */
+static void report(pop3_target_t *t) {
   collection_t *c = t->c;
-  if (c->ssl != NULL) {
-    keep_tls_session(t);
-    ERR_clear_error();
-    SSL_shutdown(c->ssl); /* one try at close_notify, never waited for */
-    SSL_free(c->ssl);
-    c->ssl = NULL;
-    ERR_clear_error();
+  if (c->reported)
+    return;
+  c->reported = true;
+  if (c->session_started) {
+    const pop3_session_t *s = &c->session;
+    c->result.capabilities = *pop3_session_capabilities(s);
+    c->result.auth_used = pop3_session_auth_used(s);
+    c->result.pipelined = pop3_session_login_pipelined(s);
+    c->result.stat_with_login =
+        pop3_session_stat_pipelined(s) && !pop3_session_lost_pipelined(s);
+    c->result.stat_late = pop3_session_stat_late(s);
+    c->result.from_cache = pop3_session_used_cache(s);
+    learn_pipelining(t);
   }
-  close_socket(t);
+  t->on_result(&c->result, t->arg);
 }
 
-static void finish(pop3_target_t *t) {
+static void fail(pop3_target_t *t, const pop3_error_t *err) {
   collection_t *c = t->c;
-  pop3_engine_t *e = t->engine;
-  learn(t);
+  if (!c->reported) {
+    c->result.ok = false;
+    c->result.error = *err;
+  }
   report(t);
-  close_connection(t);
+}
+
+static void collection_free(collection_t *c) {
   if (c->session_started)
     pop3_session_clear(&c->session);
   if (c->token != NULL) {
@@ -341,14 +281,16 @@ static void finish(pop3_target_t *t) {
     free(c->token);
   }
   free(c);
+}
+
+static void finish(pop3_target_t *t) {
+  learn_capabilities(t);
+  report(t);
+  close_connection(t);
+  collection_free(t->c);
   t->c = NULL;
   timer_set(t, HUGE_VAL);
-
-  pthread_mutex_lock(&e->lock);
-  t->in_flight = false;
-  if (--e->busy == 0)
-    pthread_cond_broadcast(&e->idle);
-  pthread_mutex_unlock(&e->lock);
+  pop3_queue_done(&t->engine->queue, &t->job);
 }
 
 /* Failure before STAT: report it and end the collection now. */
@@ -357,34 +299,7 @@ static void abort_collection(pop3_target_t *t, const pop3_error_t *err) {
   finish(t);
 }
 
-/* --- session ---------------------------------------------------------------- */
-
-static void drive(pop3_target_t *t);
-static void rearm(pop3_target_t *t);
-static void start_connecting(pop3_target_t *t);
-static void connect_next(pop3_target_t *t);
-
-/* Phase durations for the result: a phase ends when the next one starts. */
-static void track_phase(pop3_target_t *t, pop3_phase_t phase, double now) {
-  collection_t *c = t->c;
-  if (phase == c->phase)
-    return;
-  if (c->result.phase_seconds[c->phase] < 0)
-    c->result.phase_seconds[c->phase] = 0;
-  c->result.phase_seconds[c->phase] += now - c->phase_start;
-  c->phase = phase;
-  c->phase_start = now;
-}
-
-/* The methods after which STAT goes lock-step now; the others are tried
- * pipelined again once their pause is over. */
-static unsigned lockstep_methods(const pop3_target_t *t, double now) {
-  unsigned mask = 0;
-  for (unsigned m = 0; m < AUTH_METHODS; m++)
-    if ((t->lockstep_methods & (1u << m)) && now < t->lockstep_until[m])
-      mask |= 1u << m;
-  return mask;
-}
+/* --- session ------------------------------------------------------------------ */
 
 static void start_session(pop3_target_t *t) {
   collection_t *c = t->c;
@@ -407,134 +322,31 @@ static void start_session(pop3_target_t *t) {
   drive(t);
 }
 
-static void record_certificate(collection_t *c) {
-  X509 *cert = SSL_get0_peer_certificate(c->ssl);
-  struct tm tm;
-  if (cert != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
-    c->result.cert_not_after = (int64_t)timegm(&tm);
-}
-
-static void tls_established(pop3_target_t *t) {
+/* A failure of the transport: the session ends with it. */
+static void transport_failed(pop3_target_t *t, const char *doing) {
   collection_t *c = t->c;
-  const pop3_monitor_t *m = t->monitor;
-  char why[POP3_ERROR_MAX];
-  if (!m->verify_peer && m->verify_host &&
-      pop3_tls_check_host(c->ssl, m->host, why, sizeof(why)) != 0) {
-    pop3_error_t err;
-    pop3_error_set(&err, POP3_PHASE_TLS, POP3_FAIL_TLS, "%s", why);
-    abort_collection(t, &err);
-    return;
-  }
-  snprintf(c->result.tls_version, sizeof(c->result.tls_version), "%s",
-           SSL_get_version(c->ssl));
-  snprintf(c->result.tls_cipher, sizeof(c->result.tls_cipher), "%s",
-           SSL_get_cipher_name(c->ssl));
-  c->result.tls_resumed = SSL_session_reused(c->ssl) == 1;
-  record_certificate(c);
-  if (!c->stls) {
-    start_session(t);
-    return;
-  }
-  c->step = STEP_SESSION;
-  track_phase(t, POP3_PHASE_GREETING, pop3_now());
-  pop3_session_tls_started(&c->session);
-  drive(t);
-}
-
-/* OpenSSL said WANT_READ / WANT_WRITE: wait for that. */
-static void wait_for_ssl(pop3_target_t *t, int rc) {
-  int e = SSL_get_error(t->c->ssl, rc);
-  watch(t, e == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN);
-}
-
-static void continue_tls(pop3_target_t *t) {
-  collection_t *c = t->c;
-  ERR_clear_error();
-  int rc = SSL_connect(c->ssl);
-  if (rc == 1) {
-    tls_established(t);
-    return;
-  }
-  int e = SSL_get_error(c->ssl, rc);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    wait_for_ssl(t, rc);
-    return;
-  }
   pop3_error_t err;
-  char why[POP3_ERROR_MAX];
-  if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-    snprintf(why, sizeof(why), "TLS handshake failed: the server closed the "
-                               "connection (is this a TLS port?)");
-  else
-    pop3_tls_explain_failure(c->ssl, why, sizeof(why));
-  pop3_error_set(&err, POP3_PHASE_TLS, POP3_FAIL_TLS, "%s", why);
-  abort_collection(t, &err);
-}
-
-static void start_tls(pop3_target_t *t, bool stls) {
-  collection_t *c = t->c;
-  const pop3_monitor_t *m = t->monitor;
-  char why[POP3_ERROR_MAX];
-  pop3_error_t err;
-  c->step = STEP_TLS;
-  c->stls = stls;
-  track_phase(t, POP3_PHASE_TLS, pop3_now());
-  if (t->tls_ctx == NULL) {
-    pop3_error_set(&err, POP3_PHASE_TLS, POP3_FAIL_TLS, "no TLS context");
-    abort_collection(t, &err);
-    return;
-  }
-  ERR_clear_error();
-  c->ssl = SSL_new(t->tls_ctx);
-  if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
-      pop3_tls_prepare(c->ssl, m->host, m->verify_host, why, sizeof(why)) != 0) {
-    if (c->ssl == NULL)
-      pop3_tls_explain_failure(NULL, why, sizeof(why));
-    pop3_error_set(&err, POP3_PHASE_TLS, POP3_FAIL_TLS, "%s", why);
-    abort_collection(t, &err);
-    return;
-  }
-  if (t->tls_session != NULL)
-    SSL_set_session(c->ssl, t->tls_session);
-  continue_tls(t);
+  pop3_error_set(&err, pop3_session_phase(&c->session), POP3_FAIL_IO,
+                 "%s failed: %s", doing, c->transport.error);
+  pop3_session_fail(&c->session, &err);
 }
 
 /* 1: wrote everything pending; 0: must wait; -1: failed (session failed). */
 static int write_output(pop3_target_t *t) {
   collection_t *c = t->c;
   for (;;) {
-    size_t len = 0;
+    size_t len = 0, n = 0;
     const char *out = pop3_session_output(&c->session, &len);
     if (len == 0)
       return 1;
-    ssize_t n;
-    int ssl_rc = 0;
-    if (c->ssl != NULL) {
-      ERR_clear_error();
-      ssl_rc = SSL_write(c->ssl, out, (int)len);
-      n = ssl_rc > 0 ? ssl_rc : -1;
-    } else {
-      n = send(c->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    if (n > 0) {
-      pop3_session_output_sent(&c->session, (size_t)n);
+    pop3_io_t io = pop3_transport_write(&c->transport, out, len, &n);
+    if (io == POP3_IO_DONE) {
+      pop3_session_output_sent(&c->session, n);
       continue;
     }
-    if (c->ssl != NULL) {
-      int e = SSL_get_error(c->ssl, ssl_rc);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        wait_for_ssl(t, ssl_rc);
-        return 0;
-      }
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-      watch(t, EPOLLOUT);
+    if (wait_for(t, io))
       return 0;
-    }
-    pop3_error_t err;
-    pop3_error_set(&err, pop3_session_phase(&c->session), POP3_FAIL_IO,
-                   "sending failed: %s",
-                   c->ssl != NULL ? "TLS error" : strerror(errno));
-    pop3_session_fail(&c->session, &err);
+    transport_failed(t, "sending");
     return -1;
   }
 }
@@ -542,47 +354,22 @@ static int write_output(pop3_target_t *t) {
 /* 1: got bytes or EOF (fed to the session); 0: must wait; -1: failed. */
 static int read_input(pop3_target_t *t) {
   collection_t *c = t->c;
-  ssize_t n;
-  int ssl_rc = 0;
-  if (c->ssl != NULL) {
-    ERR_clear_error();
-    ssl_rc = SSL_read(c->ssl, c->input, sizeof(c->input));
-    n = ssl_rc > 0 ? ssl_rc : -1;
-  } else {
-    n = recv(c->fd, c->input, sizeof(c->input), MSG_DONTWAIT);
-  }
-  if (n > 0) {
-    c->input_len = (size_t)n;
+  size_t n = 0;
+  pop3_io_t io =
+      pop3_transport_read(&c->transport, c->input, sizeof(c->input), &n);
+  if (io == POP3_IO_DONE) {
+    c->input_len = n;
     c->input_pos = 0;
     c->stall_reported = false;
     return 1;
   }
-  if (c->ssl != NULL) {
-    int e = SSL_get_error(c->ssl, ssl_rc);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      wait_for_ssl(t, ssl_rc);
-      return 0;
-    }
-    if (e == SSL_ERROR_ZERO_RETURN ||
-        (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-      pop3_session_eof(&c->session);
-      return 1;
-    }
-  } else if (n == 0) {
+  if (io == POP3_IO_CLOSED) {
     pop3_session_eof(&c->session);
     return 1;
-  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-    watch(t, EPOLLIN);
-    return 0;
   }
-  pop3_error_t err;
-  char why[POP3_ERROR_MAX] = "";
-  if (c->ssl != NULL)
-    pop3_tls_explain_failure(NULL, why, sizeof(why));
-  pop3_error_set(&err, pop3_session_phase(&c->session), POP3_FAIL_IO,
-                 "receiving failed: %s",
-                 c->ssl != NULL ? why : strerror(errno));
-  pop3_session_fail(&c->session, &err);
+  if (wait_for(t, io))
+    return 0;
+  transport_failed(t, "receiving");
   return -1;
 }
 
@@ -611,7 +398,7 @@ static void restart_lockstep(pop3_target_t *t) {
   c->input_len = c->input_pos = 0;
   c->stall_at = HUGE_VAL;
   c->stall_reported = false;
-  c->addr_next--; /* the address that answered */
+  pop3_dialer_again(&c->dialer); /* the address that answered */
   c->step = STEP_CONNECT;
   track_phase(t, POP3_PHASE_CONNECT, pop3_now());
   connect_next(t);
@@ -651,6 +438,18 @@ static void defer(pop3_target_t *t) {
   e->ready[e->ready_num++] = t;
 }
 
+static void start_tls(pop3_target_t *t, bool stls);
+
+/* Feeds the session what is left of the last read: true when there was
+ * some. */
+static bool feed_input(collection_t *c) {
+  if (c->input_pos >= c->input_len)
+    return false;
+  c->input_pos += pop3_session_feed(&c->session, c->input + c->input_pos,
+                                    c->input_len - c->input_pos);
+  return true;
+}
+
 /* Runs the session as far as the socket allows, for at most
  * READS_PER_TURN reads, and never past the deadline. */
 static void drive(pop3_target_t *t) {
@@ -675,20 +474,15 @@ static void drive(pop3_target_t *t) {
     case POP3_WANT_TLS:
       /* plaintext after the STLS reply makes the session fail, never
        * reach the TLS layer (RFC 2595, CVE-2021-22947) */
-      if (c->input_pos < c->input_len) {
-        pop3_session_feed(&c->session, c->input + c->input_pos,
-                          c->input_len - c->input_pos);
+      if (feed_input(c)) {
         c->input_pos = c->input_len;
         break;
       }
       start_tls(t, true);
       return;
     case POP3_WANT_READ:
-      if (c->input_pos < c->input_len) {
-        c->input_pos += pop3_session_feed(&c->session, c->input + c->input_pos,
-                                          c->input_len - c->input_pos);
+      if (feed_input(c))
         break;
-      }
       if (reads++ == READS_PER_TURN) {
         defer(t);
         return;
@@ -702,36 +496,67 @@ static void drive(pop3_target_t *t) {
   }
 }
 
-/* --- connecting ------------------------------------------------------------- */
+/* --- TLS --------------------------------------------------------------------- */
 
-static void format_address(const struct sockaddr *sa, char *buf, size_t size) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-    snprintf(buf, size, "[%s]:%d", ip, ntohs(in6->sin6_port));
-  } else {
-    const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
-    inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof(ip));
-    snprintf(buf, size, "%s:%d", ip, ntohs(in4->sin_port));
+static void tls_failed(pop3_target_t *t, const char *why) {
+  pop3_error_t err;
+  pop3_error_set(&err, POP3_PHASE_TLS, POP3_FAIL_TLS, "%s", why);
+  abort_collection(t, &err);
+}
+
+static void tls_established(pop3_target_t *t) {
+  collection_t *c = t->c;
+  pop3_tls_info_t info;
+  pop3_tls_transport_info(&c->transport, &info);
+  snprintf(c->result.tls_version, sizeof(c->result.tls_version), "%s",
+           info.version);
+  snprintf(c->result.tls_cipher, sizeof(c->result.tls_cipher), "%s",
+           info.cipher);
+  c->result.tls_resumed = info.resumed;
+  if (info.not_after != 0)
+    c->result.cert_not_after = info.not_after;
+  if (!c->stls) {
+    start_session(t);
+    return;
   }
+  c->step = STEP_SESSION;
+  track_phase(t, POP3_PHASE_GREETING, pop3_now());
+  pop3_session_tls_started(&c->session);
+  drive(t);
 }
 
-static void note_attempt_failure(collection_t *c, int error) {
-  char address[64];
-  format_address((struct sockaddr *)&c->addrs[c->addr_next - 1], address,
-                 sizeof(address));
-  c->last_timed_out = error == ETIMEDOUT;
-  if (c->tried_len < sizeof(c->tried))
-    c->tried_len += (size_t)snprintf(
-        c->tried + c->tried_len, sizeof(c->tried) - c->tried_len, "%s%s: %s",
-        c->tried_len > 0 ? "; " : "", address, strerror(error));
+static void continue_tls(pop3_target_t *t) {
+  collection_t *c = t->c;
+  pop3_io_t io = pop3_transport_handshake(&c->transport);
+  if (io == POP3_IO_DONE)
+    tls_established(t);
+  else if (!wait_for(t, io))
+    tls_failed(t, c->transport.error);
 }
+
+/* TLS on the connected socket: at once (SSL true) or after STLS. */
+static void start_tls(pop3_target_t *t, bool stls) {
+  collection_t *c = t->c;
+  const pop3_monitor_t *m = t->monitor;
+  c->step = STEP_TLS;
+  c->stls = stls;
+  track_phase(t, POP3_PHASE_TLS, pop3_now());
+  pop3_tls_options_t opts = {.host = m->host,
+                             .verify_peer = m->verify_peer,
+                             .verify_host = m->verify_host,
+                             .session = &t->tls_session};
+  if (pop3_tls_transport_start(&c->transport, t->tls_ctx, c->fd, &opts) != 0)
+    tls_failed(t, c->transport.error);
+  else
+    continue_tls(t);
+}
+
+/* --- connecting ------------------------------------------------------------- */
 
 static void connected(pop3_target_t *t) {
   collection_t *c = t->c;
-  format_address((struct sockaddr *)&c->addrs[c->addr_next - 1],
-                 c->result.address, sizeof(c->result.address));
+  pop3_dialer_current(&c->dialer, c->result.address, sizeof(c->result.address));
+  pop3_transport_plain(&c->transport, c->fd);
   if (t->monitor->ssl)
     start_tls(t, false);
   else
@@ -741,53 +566,33 @@ static void connected(pop3_target_t *t) {
 /* Tries the next address; fails the collection when none is left. */
 static void connect_next(pop3_target_t *t) {
   collection_t *c = t->c;
-  while (c->addr_next < c->addr_count) {
-    size_t i = c->addr_next++;
-    const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[i];
-    close_socket(t);
-    c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
-    if (c->fd < 0) {
-      note_attempt_failure(c, errno);
-      continue;
-    }
-    /* every write is a whole command burst: Nagle would only hold a burst
-     * back until the previous segment (e.g. TLS Finished) is acknowledged */
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* share the time left between the addresses still to try, so one
-     * silent address cannot eat the whole Timeout */
-    double now = pop3_now();
-    size_t left = c->addr_count - i;
-    c->attempt_deadline = now + (c->deadline - now) / (double)left;
-    if (connect(c->fd, sa, c->addr_lens[i]) == 0) {
-      connected(t);
-      return;
-    }
-    if (errno == EINPROGRESS) {
-      watch(t, EPOLLOUT);
-      return;
-    }
-    note_attempt_failure(c, errno);
-  }
   close_socket(t);
+  switch (pop3_dialer_next(&c->dialer, c->deadline, &c->fd,
+                           &c->attempt_deadline)) {
+  case POP3_DIAL_CONNECTED:
+    connected(t);
+    return;
+  case POP3_DIAL_IN_PROGRESS:
+    watch(t, EPOLLOUT);
+    return;
+  case POP3_DIAL_NONE_LEFT:
+    break;
+  }
   pop3_error_t err;
   pop3_error_set(&err, POP3_PHASE_CONNECT,
-                 c->last_timed_out ? POP3_FAIL_TIMEOUT : POP3_FAIL_CONNECT,
-                 "cannot connect: %s", c->tried);
+                 c->dialer.last_timed_out ? POP3_FAIL_TIMEOUT
+                                          : POP3_FAIL_CONNECT,
+                 "cannot connect: %s", c->dialer.tried);
   abort_collection(t, &err);
 }
 
 static void connect_ready(pop3_target_t *t) {
   collection_t *c = t->c;
-  int so_error = 0;
-  socklen_t len = sizeof(so_error);
-  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0)
-    so_error = errno;
-  if (so_error == EINPROGRESS)
+  int error = pop3_dial_outcome(c->fd);
+  if (error == EINPROGRESS)
     return;
-  if (so_error != 0) {
-    note_attempt_failure(c, so_error);
+  if (error != 0) {
+    pop3_dialer_failed(&c->dialer, error);
     connect_next(t);
     return;
   }
@@ -803,131 +608,51 @@ static void start_connecting(pop3_target_t *t) {
   connect_next(t);
 }
 
-/* --- resolving ----------------------------------------------------------------- */
+/* --- resolving ---------------------------------------------------------------- */
 
-typedef struct {
-  pop3_target_t *target;
-  unsigned generation;
-} resolve_request_t;
-
-static void add_address(collection_t *c, const struct sockaddr *sa,
-                        socklen_t len, int port) {
-  if (c->addr_count >= MAX_ADDRESSES || len > sizeof(c->addrs[0]))
-    return;
-  memcpy(&c->addrs[c->addr_count], sa, len);
-  struct sockaddr *copy = (struct sockaddr *)&c->addrs[c->addr_count];
-  if (copy->sa_family == AF_INET6)
-    ((struct sockaddr_in6 *)copy)->sin6_port = htons((uint16_t)port);
-  else
-    ((struct sockaddr_in *)copy)->sin_port = htons((uint16_t)port);
-  c->addr_lens[c->addr_count++] = len;
-}
-
-static void resolved(void *arg, int status, int timeouts,
-                     struct ares_addrinfo *res) {
-  (void)timeouts;
-  resolve_request_t *req = arg;
-  pop3_target_t *t = req->target;
-  bool current = status != ARES_EDESTRUCTION && t->c != NULL &&
-                 t->generation == req->generation &&
-                 t->c->step == STEP_RESOLVE;
-  free(req);
-  if (!current) { /* the collection gave up waiting */
-    ares_freeaddrinfo(res);
-    return;
-  }
+static void resolved(void *owner, unsigned generation,
+                     const pop3_addresses_t *found, const char *failure) {
+  pop3_target_t *t = owner;
   collection_t *c = t->c;
-  if (status == ARES_SUCCESS && res != NULL)
-    for (struct ares_addrinfo_node *n = res->nodes; n != NULL; n = n->ai_next)
-      add_address(c, n->ai_addr, n->ai_addrlen, t->monitor->port);
-  ares_freeaddrinfo(res);
-  if (c->addr_count == 0) {
+  if (c == NULL || t->generation != generation || c->step != STEP_RESOLVE)
+    return; /* the collection gave up waiting */
+  if (failure != NULL) {
     pop3_error_t err;
     pop3_error_set(&err, POP3_PHASE_RESOLVE, POP3_FAIL_RESOLVE,
-                   "cannot resolve \"%s\": %s", t->monitor->host,
-                   status == ARES_SUCCESS ? "no address"
-                                          : ares_strerror(status));
+                   "cannot resolve \"%s\": %s", t->monitor->host, failure);
     abort_collection(t, &err);
     return;
   }
+  c->dialer.addresses = *found;
   start_connecting(t);
-}
-
-static bool parse_ip_literal(collection_t *c, const char *host, int port) {
-  struct sockaddr_in in4 = {.sin_family = AF_INET};
-  struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
-  if (inet_pton(AF_INET, host, &in4.sin_addr) == 1)
-    add_address(c, (struct sockaddr *)&in4, sizeof(in4), port);
-  else if (inet_pton(AF_INET6, host, &in6.sin6_addr) == 1)
-    add_address(c, (struct sockaddr *)&in6, sizeof(in6), port);
-  return c->addr_count > 0;
+  /* an answer from the network comes outside any timer or socket event:
+   * the first address's share of the Timeout needs its timer now */
+  rearm(t);
 }
 
 static void start_resolving(pop3_target_t *t) {
   collection_t *c = t->c;
-  if (parse_ip_literal(c, t->monitor->host, t->monitor->port)) {
+  const pop3_monitor_t *m = t->monitor;
+  if (pop3_addresses_literal(&c->dialer.addresses, m->host, m->port)) {
     start_connecting(t);
     return;
   }
   c->step = STEP_RESOLVE;
   track_phase(t, POP3_PHASE_RESOLVE, pop3_now());
-  resolve_request_t *req = malloc(sizeof(*req));
-  if (req == NULL) {
+  /* may call resolved() before returning, e.g. from /etc/hosts */
+  if (pop3_resolve(t->engine->resolver, m->host, m->port, resolved, t,
+                   t->generation) != 0) {
     pop3_error_t err;
     pop3_error_set(&err, POP3_PHASE_RESOLVE, POP3_FAIL_RESOLVE,
                    "out of memory");
     abort_collection(t, &err);
-    return;
   }
-  *req = (resolve_request_t){.target = t, .generation = t->generation};
-  struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC,
-                                      .ai_socktype = SOCK_STREAM};
-  /* may call resolved() before returning, e.g. from /etc/hosts */
-  ares_getaddrinfo(t->engine->resolver, t->monitor->host, NULL, &hints,
-                   resolved, req);
 }
 
 /* --- bearer tokens -------------------------------------------------------
- * A TokenCommand may run up to the Timeout, so it runs in a thread of its
- * own; its answer comes back through the wake-up descriptor. A TokenFile
- * is a local read and is done in place. */
-
-typedef struct token_request {
-  pop3_engine_t *engine;
-  pop3_target_t *target;
-  unsigned generation;
-  char *const *argv;
-  double deadline;
-  int status;
-  pop3_error_t error;
-  char token[POP3_TOKEN_MAX + 1];
-  struct token_request *next;
-} token_request_t;
-
-static void token_request_free(token_request_t *req) {
-  explicit_bzero(req->token, sizeof(req->token));
-  free(req);
-}
-
-static void *token_thread(void *arg) {
-  token_request_t *req = arg;
-  pop3_engine_t *e = req->engine;
-  req->status = pop3_token_run_command(req->argv, req->deadline, req->token,
-                                       sizeof(req->token), &req->error);
-  pthread_mutex_lock(&e->lock);
-  req->next = e->tokens_done;
-  e->tokens_done = req;
-  /* under the lock: pop3_engine_free waits for token_threads to reach 0
-   * before it closes the descriptor and frees the engine */
-  uint64_t one = 1;
-  if (write(e->wakefd, &one, sizeof(one)) < 0) {
-    /* already signalled */
-  }
-  e->token_threads--;
-  pthread_cond_broadcast(&e->token_threads_done);
-  pthread_mutex_unlock(&e->lock);
-  return NULL;
-}
+ * A TokenFile is a local read, done in place; a TokenCommand runs in a
+ * thread of the token runner, whose answer comes back through the wake-up
+ * descriptor. */
 
 static void token_ready(pop3_target_t *t, const char *token) {
   collection_t *c = t->c;
@@ -950,80 +675,44 @@ static void fetch_token(pop3_target_t *t) {
   track_phase(t, POP3_PHASE_AUTH, pop3_now());
   if (m->token_file != NULL) {
     char token[POP3_TOKEN_MAX + 1];
-    int rc = pop3_token_read_file(m->token_file, token, sizeof(token), &err);
-    if (rc == 0)
+    if (pop3_token_read_file(m->token_file, token, sizeof(token), &err) == 0)
       token_ready(t, token);
     else
       abort_collection(t, &err);
     explicit_bzero(token, sizeof(token));
     return;
   }
-  token_request_t *req = calloc(1, sizeof(*req));
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (req != NULL) {
-    *req = (token_request_t){.engine = t->engine,
-                             .target = t,
-                             .generation = t->generation,
-                             .argv = m->token_command,
-                             .deadline = c->deadline};
-    pthread_mutex_lock(&t->engine->lock);
-    t->engine->token_threads++;
-    pthread_mutex_unlock(&t->engine->lock);
-    if (pthread_create(&thread, &attr, token_thread, req) != 0) {
-      pthread_mutex_lock(&t->engine->lock);
-      t->engine->token_threads--;
-      pthread_mutex_unlock(&t->engine->lock);
-      free(req);
-      req = NULL;
-    }
-  }
-  pthread_attr_destroy(&attr);
-  if (req == NULL) {
+  if (pop3_token_runner_start(t->engine->tokens, m->token_command,
+                              c->deadline, t, t->generation) != 0) {
     pop3_error_set(&err, POP3_PHASE_AUTH, POP3_FAIL_TOKEN,
                    "cannot run TokenCommand: out of resources");
     abort_collection(t, &err);
   }
 }
 
-static void take_tokens(pop3_engine_t *e) {
-  pthread_mutex_lock(&e->lock);
-  token_request_t *list = e->tokens_done;
-  e->tokens_done = NULL;
-  pthread_mutex_unlock(&e->lock);
-  while (list != NULL) {
-    token_request_t *req = list;
-    list = req->next;
-    pop3_target_t *t = req->target;
-    if (t->c != NULL && t->generation == req->generation &&
-        t->c->step == STEP_TOKEN) {
-      if (req->status == 0)
-        token_ready(t, req->token);
-      else
-        abort_collection(t, &req->error);
-      if (t->c != NULL)
-        rearm(t);
-    }
-    token_request_free(req);
-  }
+static void token_answered(const pop3_token_answer_t *a, void *arg) {
+  (void)arg;
+  pop3_target_t *t = a->owner;
+  if (t->c == NULL || t->generation != a->generation ||
+      t->c->step != STEP_TOKEN)
+    return; /* the collection gave up waiting */
+  if (a->status == 0)
+    token_ready(t, a->token);
+  else
+    abort_collection(t, &a->error);
+  rearm(t);
 }
+
+/* --- starting a collection, and its timer -------------------------------------- */
 
 static void start_collection(pop3_target_t *t) {
   collection_t *c = malloc(sizeof(*c));
-  if (c != NULL) {
-    memset(c, 0, offsetof(collection_t, addrs));
-    c->tried[0] = '\0';
-  }
   if (c == NULL) {
-    pthread_mutex_lock(&t->engine->lock);
-    t->in_flight = false;
-    if (--t->engine->busy == 0)
-      pthread_cond_broadcast(&t->engine->idle);
-    pthread_mutex_unlock(&t->engine->lock);
+    pop3_queue_done(&t->engine->queue, &t->job);
     return;
   }
+  memset(c, 0, offsetof(collection_t, dialer));
+  pop3_dialer_reset(&c->dialer);
   t->c = c;
   t->generation++;
   c->fd = -1;
@@ -1040,8 +729,6 @@ static void start_collection(pop3_target_t *t) {
   else
     start_resolving(t);
 }
-
-/* --- timers ------------------------------------------------------------------- */
 
 /* A plain connection that never got a greeting is most often an
  * implicit-TLS port waiting for our handshake: say so. */
@@ -1076,9 +763,9 @@ static void deadline_passed(pop3_target_t *t) {
                    t->monitor->host);
     break;
   case STEP_CONNECT:
-    note_attempt_failure(c, ETIMEDOUT);
+    pop3_dialer_failed(&c->dialer, ETIMEDOUT);
     pop3_error_set(&err, POP3_PHASE_CONNECT, POP3_FAIL_TIMEOUT,
-                   "cannot connect: %s", c->tried);
+                   "cannot connect: %s", c->dialer.tried);
     break;
   case STEP_TLS:
     pop3_error_set(&err, POP3_PHASE_TLS, POP3_FAIL_TIMEOUT,
@@ -1105,7 +792,7 @@ static void timer_fired(pop3_target_t *t, double now) {
     return;
   }
   if (c->step == STEP_CONNECT && now >= c->attempt_deadline) {
-    note_attempt_failure(c, ETIMEDOUT);
+    pop3_dialer_failed(&c->dialer, ETIMEDOUT);
     connect_next(t);
     return;
   }
@@ -1119,6 +806,7 @@ static void timer_fired(pop3_target_t *t, double now) {
   }
 }
 
+/* The target's one timer: the earliest of what its step waits for. */
 static void rearm(pop3_target_t *t) {
   collection_t *c = t->c;
   if (c == NULL)
@@ -1128,11 +816,11 @@ static void rearm(pop3_target_t *t) {
     at = c->attempt_deadline;
   if (c->step == STEP_SESSION && !c->stall_reported && c->stall_at < at)
     at = c->stall_at;
-  if (at != t->timer_at)
+  if (at != t->timer.at)
     timer_set(t, at);
 }
 
-/* --- events ------------------------------------------------------------------ */
+/* --- the loop ------------------------------------------------------------------ */
 
 static void socket_ready(pop3_target_t *t) {
   collection_t *c = t->c;
@@ -1154,12 +842,13 @@ static void socket_ready(pop3_target_t *t) {
   }
 }
 
-static void resolver_socket_state(void *data, ares_socket_t fd, int readable,
-                                  int writable) {
-  pop3_engine_t *e = data;
+/* The resolver's sockets share the epoll set, tagged apart from targets. */
+static void watch_resolver_socket(void *arg, int fd, bool readable,
+                                  bool writable) {
+  pop3_engine_t *e = arg;
   struct epoll_event ev = {
       .events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0),
-      .data.u64 = TAG_ARES_FLAG | (uint64_t)(unsigned)fd};
+      .data.u64 = TAG_RESOLVER_FLAG | (uint64_t)(unsigned)fd};
   if (!readable && !writable) {
     epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
     return;
@@ -1168,30 +857,25 @@ static void resolver_socket_state(void *data, ares_socket_t fd, int readable,
     epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void take_pending(pop3_engine_t *e) {
-  pthread_mutex_lock(&e->lock);
-  pop3_target_t *list = e->pending;
-  e->pending = NULL;
-  uint64_t drained;
-  if (read(e->wakefd, &drained, sizeof(drained)) < 0) {
-    /* nothing to drain */
-  }
-  pthread_mutex_unlock(&e->lock);
-  while (list != NULL) {
-    pop3_target_t *t = list;
-    list = t->next_pending;
-    t->next_pending = NULL;
-    timer_set(t, t->start_at);
+/* Submitted targets get their start timers. */
+static void take_submitted(pop3_engine_t *e) {
+  pop3_job_t *job = pop3_queue_take(&e->queue);
+  while (job != NULL) {
+    pop3_job_t *next = job->next;
+    job->next = NULL;
+    timer_set(CONTAINER_OF(job, pop3_target_t, job), job->start_at);
+    job = next;
   }
 }
 
 static void fire_timers(pop3_engine_t *e) {
   double now = pop3_now();
-  while (e->heap_num > 0 && e->heap[0]->timer_at <= now) {
-    pop3_target_t *t = e->heap[0];
+  pop3_timer_t *first;
+  while ((first = pop3_timers_first(&e->timers)) != NULL && first->at <= now) {
+    pop3_target_t *t = CONTAINER_OF(first, pop3_target_t, timer);
     timer_fired(t, now);
     rearm(t);
-    if (t->heap_index == 0 && t->timer_at <= now)
+    if (t->timer.index == 0 && t->timer.at <= now)
       timer_set(t, HUGE_VAL); /* never spin on a stale timer */
   }
 }
@@ -1217,54 +901,47 @@ static int wait_ms(pop3_engine_t *e, double until) {
   if (e->ready_num > 0)
     return 0;
   double next = until;
-  if (e->heap_num > 0 && e->heap[0]->timer_at < next)
-    next = e->heap[0]->timer_at;
-  struct timeval tv, *resolver_tv = ares_timeout(e->resolver, NULL, &tv);
+  const pop3_timer_t *first = pop3_timers_first(&e->timers);
+  if (first != NULL && first->at < next)
+    next = first->at;
+  double resolver_in = pop3_resolver_timeout(e->resolver);
   double now = pop3_now();
-  if (resolver_tv != NULL) {
-    double r = now + (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-    if (r < next)
-      next = r;
-  }
+  if (now + resolver_in < next)
+    next = now + resolver_in;
   double ms = ceil((next - now) * 1000.0);
   return ms <= 0 ? 0 : ms > 1000 ? 1000 : (int)ms;
+}
+
+static void dispatch(pop3_engine_t *e, const struct epoll_event *ev) {
+  uint64_t tag = ev->data.u64;
+  if (tag == TAG_WAKE)
+    return; /* take_submitted() drains it */
+  if (tag & TAG_RESOLVER_FLAG) {
+    pop3_resolver_process(e->resolver, (int)(tag & ~TAG_RESOLVER_FLAG),
+                          ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP),
+                          ev->events & EPOLLOUT);
+    return;
+  }
+  pop3_target_t *t = ev->data.ptr;
+  socket_ready(t);
+  rearm(t);
 }
 
 void pop3_engine_run(pop3_engine_t *e, double until) {
   struct epoll_event events[64];
   for (;;) {
-    pthread_mutex_lock(&e->lock);
-    bool stop = e->stop;
-    e->stop = false;
-    pthread_mutex_unlock(&e->lock);
-    if (stop || pop3_now() >= until)
+    if (pop3_queue_stop_asked(&e->queue) || pop3_now() >= until)
       return;
-    take_pending(e);
-    take_tokens(e);
+    take_submitted(e);
+    pop3_token_runner_take(e->tokens, token_answered, NULL);
     fire_timers(e);
     if (e->until_idle && pop3_engine_busy(e) == 0)
       return;
     int n = epoll_wait(e->epfd, events, 64, wait_ms(e, until));
-    for (int i = 0; i < n; i++) {
-      uint64_t tag = events[i].data.u64;
-      if (tag == TAG_WAKE)
-        continue; /* take_pending() drains it */
-      if (tag & TAG_ARES_FLAG) {
-        ares_socket_t fd = (ares_socket_t)(tag & ~TAG_ARES_FLAG);
-        ares_process_fd(e->resolver,
-                        events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)
-                            ? fd
-                            : ARES_SOCKET_BAD,
-                        events[i].events & EPOLLOUT ? fd : ARES_SOCKET_BAD);
-        continue;
-      }
-      pop3_target_t *t = events[i].data.ptr;
-      socket_ready(t);
-      rearm(t);
-    }
+    for (int i = 0; i < n; i++)
+      dispatch(e, &events[i]);
     run_ready(e);
-    /* lets c-ares notice its own timeouts */
-    ares_process_fd(e->resolver, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    pop3_resolver_tick(e->resolver); /* lets c-ares notice its timeouts */
   }
 }
 
@@ -1276,48 +953,40 @@ void pop3_engine_run_until_idle(pop3_engine_t *e, double until) {
 
 /* --- public API ----------------------------------------------------------------- */
 
-static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
-static int ares_init_status;
-static void init_ares(void) { ares_init_status = ares_library_init(ARES_LIB_INIT_ALL); }
+/* The resolver and the token runner: both report to the loop, through
+ * its epoll set and its wake-up descriptor. */
+static int start_helpers(pop3_engine_t *e, char *err, size_t err_size) {
+  e->resolver = pop3_resolver_new(watch_resolver_socket, e, err, err_size);
+  if (e->resolver == NULL)
+    return -1;
+  e->tokens = pop3_token_runner_new(e->queue.wakefd);
+  if (e->tokens == NULL) {
+    snprintf(err, err_size, "out of memory");
+    return -1;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+  epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->queue.wakefd, &ev);
+  return 0;
+}
 
 pop3_engine_t *pop3_engine_new(char *err, size_t err_size) {
-  pthread_once(&ares_once, init_ares);
   pop3_engine_t *e = calloc(1, sizeof(*e));
   if (e == NULL) {
     snprintf(err, err_size, "out of memory");
     return NULL;
   }
   e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  struct ares_options opts = {.sock_state_cb = resolver_socket_state,
-                              .sock_state_cb_data = e};
-  int status = ares_init_status;
-  if (e->epfd < 0 || e->wakefd < 0) {
+  if (e->epfd < 0) {
     snprintf(err, err_size, "cannot create the event loop: %s",
              strerror(errno));
-  } else if (status != ARES_SUCCESS ||
-             (status = ares_init_options(&e->resolver, &opts,
-                                         ARES_OPT_SOCK_STATE_CB)) !=
-                 ARES_SUCCESS) {
-    snprintf(err, err_size, "cannot start the resolver: %s",
-             ares_strerror(status));
-    e->resolver = NULL;
-  } else {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
-    epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev);
-    pthread_mutex_init(&e->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->idle, &attr);
-    pthread_cond_init(&e->token_threads_done, &attr);
-    pthread_condattr_destroy(&attr);
-    return e;
+  } else if (pop3_queue_init(&e->queue, err, err_size) == 0) {
+    if (start_helpers(e, err, err_size) == 0)
+      return e;
+    pop3_resolver_free(e->resolver);
+    pop3_queue_destroy(&e->queue);
   }
   if (e->epfd >= 0)
     close(e->epfd);
-  if (e->wakefd >= 0)
-    close(e->wakefd);
   free(e);
   return NULL;
 }
@@ -1325,55 +994,50 @@ pop3_engine_t *pop3_engine_new(char *err, size_t err_size) {
 void pop3_engine_free(pop3_engine_t *e) {
   if (e == NULL)
     return;
-  /* TokenCommand threads end by their deadline (they kill the command) */
-  pthread_mutex_lock(&e->lock);
-  while (e->token_threads > 0)
-    pthread_cond_wait(&e->token_threads_done, &e->lock);
-  pthread_mutex_unlock(&e->lock);
-  for (token_request_t *req = e->tokens_done, *next; req != NULL; req = next) {
-    next = req->next;
-    token_request_free(req);
-  }
+  /* TokenCommand threads end by their deadline (they kill the command);
+   * only then may the wake-up descriptor they write to be closed */
+  pop3_token_runner_free(e->tokens);
   for (size_t i = 0; i < e->targets_num; i++) {
     pop3_target_t *t = e->targets[i];
     if (t->c != NULL) {
       t->c->reported = true; /* nobody listens any more */
       finish(t);
     }
-    SSL_SESSION_free(t->tls_session);
+    pop3_tls_session_free(t->tls_session);
   }
-  ares_destroy(e->resolver); /* answers late callbacks with EDESTRUCTION */
+  pop3_resolver_free(e->resolver); /* drops late answers unheard */
   for (size_t i = 0; i < e->targets_num; i++)
     free(e->targets[i]);
   free(e->targets);
-  free(e->heap);
+  pop3_timers_free(&e->timers);
   free(e->ready);
   close(e->epfd);
-  close(e->wakefd);
-  pthread_mutex_destroy(&e->lock);
-  pthread_cond_destroy(&e->idle);
-  pthread_cond_destroy(&e->token_threads_done);
+  pop3_queue_destroy(&e->queue);
   free(e);
+}
+
+/* Room for one more target in every list of targets (ready holds each
+ * target up to twice). */
+static int make_room(pop3_engine_t *e) {
+  size_t n = e->targets_num + 1;
+  pop3_target_t **targets = realloc(e->targets, n * sizeof(*targets));
+  if (targets == NULL)
+    return -1;
+  e->targets = targets;
+  if (pop3_timers_reserve(&e->timers, n) != 0)
+    return -1;
+  pop3_target_t **ready = realloc(e->ready, 2 * n * sizeof(*ready));
+  if (ready == NULL)
+    return -1;
+  e->ready = ready;
+  return 0;
 }
 
 pop3_target_t *pop3_engine_add(pop3_engine_t *e, const pop3_monitor_t *m,
                                SSL_CTX *tls_ctx, pop3_result_cb on_result,
                                void *arg) {
   pop3_target_t *t = calloc(1, sizeof(*t));
-  pop3_target_t **targets =
-      realloc(e->targets, (e->targets_num + 1) * sizeof(*targets));
-  pop3_target_t **heap =
-      targets ? realloc(e->heap, (e->targets_num + 1) * sizeof(*heap)) : NULL;
-  pop3_target_t **ready =
-      heap ? realloc(e->ready, 2 * (e->targets_num + 1) * sizeof(*ready))
-           : NULL;
-  if (targets != NULL)
-    e->targets = targets;
-  if (heap != NULL)
-    e->heap = heap;
-  if (ready != NULL)
-    e->ready = ready;
-  if (t == NULL || targets == NULL || heap == NULL || ready == NULL) {
+  if (t == NULL || make_room(e) != 0) {
     free(t);
     return NULL;
   }
@@ -1382,56 +1046,19 @@ pop3_target_t *pop3_engine_add(pop3_engine_t *e, const pop3_monitor_t *m,
                        .tls_ctx = tls_ctx,
                        .on_result = on_result,
                        .arg = arg,
-                       .timer_at = HUGE_VAL,
-                       .heap_index = SIZE_MAX};
+                       .timer = POP3_TIMER_UNSET};
   e->targets[e->targets_num++] = t;
   return t;
 }
 
 int pop3_engine_submit(pop3_engine_t *e, pop3_target_t *t, double delay) {
-  pthread_mutex_lock(&e->lock);
-  if (t->in_flight) {
-    pthread_mutex_unlock(&e->lock);
-    return -1;
-  }
-  t->in_flight = true;
-  t->start_at = pop3_now() + (delay > 0 ? delay : 0);
-  t->next_pending = e->pending;
-  e->pending = t;
-  e->busy++;
-  pthread_mutex_unlock(&e->lock);
-  uint64_t one = 1;
-  if (write(e->wakefd, &one, sizeof(one)) < 0) {
-    /* the counter is already non-zero: the loop wakes anyway */
-  }
-  return 0;
+  return pop3_queue_submit(&e->queue, &t->job, delay);
 }
 
-void pop3_engine_stop(pop3_engine_t *e) {
-  pthread_mutex_lock(&e->lock);
-  e->stop = true;
-  pthread_mutex_unlock(&e->lock);
-  uint64_t one = 1;
-  if (write(e->wakefd, &one, sizeof(one)) < 0) {
-    /* already signalled */
-  }
-}
+void pop3_engine_stop(pop3_engine_t *e) { pop3_queue_stop(&e->queue); }
 
 bool pop3_engine_wait_idle(pop3_engine_t *e, double deadline) {
-  struct timespec until = {.tv_sec = (time_t)floor(deadline)};
-  until.tv_nsec = (long)((deadline - floor(deadline)) * 1e9);
-  pthread_mutex_lock(&e->lock);
-  int rc = 0;
-  while (e->busy > 0 && rc != ETIMEDOUT)
-    rc = pthread_cond_timedwait(&e->idle, &e->lock, &until);
-  bool idle = e->busy == 0;
-  pthread_mutex_unlock(&e->lock);
-  return idle;
+  return pop3_queue_wait_idle(&e->queue, deadline);
 }
 
-size_t pop3_engine_busy(pop3_engine_t *e) {
-  pthread_mutex_lock(&e->lock);
-  size_t busy = e->busy;
-  pthread_mutex_unlock(&e->lock);
-  return busy;
-}
+size_t pop3_engine_busy(pop3_engine_t *e) { return pop3_queue_busy(&e->queue); }

@@ -14,8 +14,8 @@
 
 #include <openssl/ssl.h>
 
-#include "pop3_collect.h"
 #include "pop3_monitor.h"
+#include "pop3_result.h"
 
 typedef struct pop3_engine pop3_engine_t;
 typedef struct pop3_target pop3_target_t;

@@ -1,10 +1,13 @@
-/* pop3_tls.c: OpenSSL client contexts, peer and host verification, and
- * handshake failures explained in words an operator can act on. */
+/* pop3_tls.c: OpenSSL client contexts, peer and host verification,
+ * handshake failures explained in words an operator can act on, and the
+ * TLS transport (pop3_transport.h) that carries a collection over TLS. */
 #include "pop3_tls.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -140,3 +143,193 @@ void pop3_tls_explain_failure(SSL *ssl, char *err, size_t err_size) {
   snprintf(prefix, sizeof(prefix), "TLS handshake failed%s", hint);
   openssl_queue_text(prefix, err, err_size);
 }
+
+/* --- the TLS transport ---------------------------------------------------- */
+
+typedef struct {
+  SSL *ssl;
+  SSL_SESSION **session; /* the caller's slot for resumption */
+  const char *host;
+  /* the chain was not verified (VerifyPeer false) but the host name must
+   * be (VerifyHost true): checked once the handshake is done */
+  bool check_host;
+} tls_state_t;
+
+static SSL *ssl_of(const pop3_transport_t *t) {
+  return ((const tls_state_t *)t->state)->ssl;
+}
+
+/* OpenSSL asks for readiness in its own words; which way it waits does not
+ * depend on the call (a read may need to write, and the other way round). */
+static bool tls_wants(int ssl_error, pop3_io_t *io) {
+  if (ssl_error == SSL_ERROR_WANT_READ)
+    *io = POP3_IO_WANT_READ;
+  else if (ssl_error == SSL_ERROR_WANT_WRITE)
+    *io = POP3_IO_WANT_WRITE;
+  else
+    return false;
+  return true;
+}
+
+/* The peer ended the stream: close_notify, or a TCP close that OpenSSL
+ * reports as a system-call error with nothing queued to explain it. */
+static bool tls_peer_closed(int ssl_error) {
+  return ssl_error == SSL_ERROR_ZERO_RETURN ||
+         (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0);
+}
+
+static pop3_io_t tls_handshake_done(pop3_transport_t *t) {
+  const tls_state_t *s = t->state;
+  if (s->check_host &&
+      pop3_tls_check_host(s->ssl, s->host, t->error, sizeof(t->error)) != 0)
+    return POP3_IO_ERROR;
+  return POP3_IO_DONE;
+}
+
+static pop3_io_t tls_handshake(pop3_transport_t *t) {
+  SSL *ssl = ssl_of(t);
+  ERR_clear_error();
+  int rc = SSL_connect(ssl);
+  if (rc == 1)
+    return tls_handshake_done(t);
+  int e = SSL_get_error(ssl, rc);
+  pop3_io_t io;
+  if (tls_wants(e, &io))
+    return io;
+  if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+    snprintf(t->error, sizeof(t->error),
+             "TLS handshake failed: the server closed the connection (is "
+             "this a TLS port?)");
+  else
+    pop3_tls_explain_failure(ssl, t->error, sizeof(t->error));
+  return POP3_IO_ERROR;
+}
+
+static pop3_io_t tls_read(pop3_transport_t *t, char *buf, size_t size,
+                          size_t *n) {
+  SSL *ssl = ssl_of(t);
+  ERR_clear_error();
+  int rc = SSL_read(ssl, buf, (int)size);
+  if (rc > 0) {
+    *n = (size_t)rc;
+    return POP3_IO_DONE;
+  }
+  int e = SSL_get_error(ssl, rc);
+  pop3_io_t io;
+  if (tls_wants(e, &io))
+    return io;
+  if (tls_peer_closed(e))
+    return POP3_IO_CLOSED;
+  pop3_tls_explain_failure(NULL, t->error, sizeof(t->error));
+  return POP3_IO_ERROR;
+}
+
+static pop3_io_t tls_write(pop3_transport_t *t, const char *buf, size_t len,
+                           size_t *n) {
+  SSL *ssl = ssl_of(t);
+  ERR_clear_error();
+  int rc = SSL_write(ssl, buf, (int)len);
+  if (rc > 0) {
+    *n = (size_t)rc;
+    return POP3_IO_DONE;
+  }
+  pop3_io_t io;
+  if (tls_wants(SSL_get_error(ssl, rc), &io))
+    return io;
+  snprintf(t->error, sizeof(t->error), "TLS error");
+  return POP3_IO_ERROR;
+}
+
+/* The session of a finished handshake replaces the kept one, for the next
+ * connection to resume, when the server allows resuming it. */
+static void keep_session(tls_state_t *s) {
+  if (!SSL_is_init_finished(s->ssl))
+    return;
+  SSL_SESSION *session = SSL_get1_session(s->ssl);
+  if (session == NULL)
+    return;
+  if (!SSL_SESSION_is_resumable(session)) {
+    SSL_SESSION_free(session);
+    return;
+  }
+  SSL_SESSION_free(*s->session);
+  *s->session = session;
+}
+
+static void tls_close(pop3_transport_t *t) {
+  tls_state_t *s = t->state;
+  keep_session(s);
+  ERR_clear_error();
+  SSL_shutdown(s->ssl); /* one try at close_notify, never waited for */
+  SSL_free(s->ssl);
+  ERR_clear_error();
+  free(s);
+}
+
+static const pop3_transport_ops_t tls_ops = {
+    .handshake = tls_handshake,
+    .read = tls_read,
+    .write = tls_write,
+    .close = tls_close,
+};
+
+/* An SSL object for fd, ready to connect to opts->host: 0, or -1 with err
+ * set and nothing left allocated. */
+static int tls_new_ssl(SSL_CTX *ctx, int fd, const pop3_tls_options_t *opts,
+                       SSL **out, char *err, size_t err_size) {
+  ERR_clear_error();
+  SSL *ssl = SSL_new(ctx);
+  if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+    pop3_tls_explain_failure(NULL, err, err_size);
+    SSL_free(ssl);
+    return -1;
+  }
+  if (pop3_tls_prepare(ssl, opts->host, opts->verify_host, err, err_size) !=
+      0) {
+    SSL_free(ssl);
+    ERR_clear_error();
+    return -1;
+  }
+  if (*opts->session != NULL)
+    SSL_set_session(ssl, *opts->session);
+  *out = ssl;
+  return 0;
+}
+
+int pop3_tls_transport_start(pop3_transport_t *t, SSL_CTX *ctx, int fd,
+                             const pop3_tls_options_t *opts) {
+  pop3_transport_close(t);
+  if (ctx == NULL) {
+    snprintf(t->error, sizeof(t->error), "no TLS context");
+    return -1;
+  }
+  tls_state_t *s = malloc(sizeof(*s));
+  if (s == NULL) {
+    snprintf(t->error, sizeof(t->error), "out of memory");
+    return -1;
+  }
+  *s = (tls_state_t){.session = opts->session,
+                     .host = opts->host,
+                     .check_host = !opts->verify_peer && opts->verify_host};
+  if (tls_new_ssl(ctx, fd, opts, &s->ssl, t->error, sizeof(t->error)) != 0) {
+    free(s);
+    return -1;
+  }
+  t->ops = &tls_ops;
+  t->fd = fd;
+  t->state = s;
+  return 0;
+}
+
+void pop3_tls_transport_info(const pop3_transport_t *t, pop3_tls_info_t *info) {
+  SSL *ssl = ssl_of(t);
+  *info = (pop3_tls_info_t){.resumed = SSL_session_reused(ssl) == 1};
+  snprintf(info->version, sizeof(info->version), "%s", SSL_get_version(ssl));
+  snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(ssl));
+  X509 *cert = SSL_get0_peer_certificate(ssl);
+  struct tm tm;
+  if (cert != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+    info->not_after = (int64_t)timegm(&tm);
+}
+
+void pop3_tls_session_free(SSL_SESSION *session) { SSL_SESSION_free(session); }

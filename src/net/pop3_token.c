@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -597,4 +600,123 @@ int pop3_token_run_command(char *const argv[], double deadline, char *buf,
     return token_fail(err, buf, size,
                       "the token command \"%s\" printed no token", name);
   return 0;
+}
+
+/* --- TokenCommand off the event loop ------------------------------------- */
+
+typedef struct request {
+  pop3_token_runner_t *runner;
+  char *const *argv;
+  double deadline;
+  pop3_token_answer_t answer;
+  struct request *next;
+} request_t;
+
+struct pop3_token_runner {
+  int wake_fd;
+  pthread_mutex_t lock;
+  request_t *answers;     /* done, newest first */
+  size_t threads;         /* still running */
+  pthread_cond_t threads_done;
+};
+
+static void request_free(request_t *req) {
+  explicit_bzero(req->answer.token, sizeof(req->answer.token));
+  free(req);
+}
+
+static void *run_request(void *arg) {
+  request_t *req = arg;
+  pop3_token_runner_t *r = req->runner;
+  pop3_token_answer_t *a = &req->answer;
+  a->status = pop3_token_run_command(req->argv, req->deadline, a->token,
+                                     sizeof(a->token), &a->error);
+  pthread_mutex_lock(&r->lock);
+  req->next = r->answers;
+  r->answers = req;
+  /* the wake-up, too, under the lock and before the count drops:
+   * pop3_token_runner_free() waits for the count to reach 0, after which
+   * the descriptor may be closed and its owner freed */
+  uint64_t one = 1;
+  if (write(r->wake_fd, &one, sizeof(one)) < 0) {
+    /* already signalled */
+  }
+  r->threads--;
+  pthread_cond_broadcast(&r->threads_done);
+  pthread_mutex_unlock(&r->lock);
+  return NULL;
+}
+
+pop3_token_runner_t *pop3_token_runner_new(int wake_fd) {
+  pop3_token_runner_t *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return NULL;
+  r->wake_fd = wake_fd;
+  pthread_mutex_init(&r->lock, NULL);
+  pthread_cond_init(&r->threads_done, NULL);
+  return r;
+}
+
+void pop3_token_runner_free(pop3_token_runner_t *r) {
+  if (r == NULL)
+    return;
+  pthread_mutex_lock(&r->lock);
+  while (r->threads > 0)
+    pthread_cond_wait(&r->threads_done, &r->lock);
+  pthread_mutex_unlock(&r->lock);
+  for (request_t *req = r->answers, *next; req != NULL; req = next) {
+    next = req->next;
+    request_free(req);
+  }
+  pthread_mutex_destroy(&r->lock);
+  pthread_cond_destroy(&r->threads_done);
+  free(r);
+}
+
+/* A detached thread: nobody joins it, pop3_token_runner_free() counts. */
+static int start_thread(request_t *req) {
+  pthread_attr_t attr;
+  pthread_t thread;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&thread, &attr, run_request, req);
+  pthread_attr_destroy(&attr);
+  return rc;
+}
+
+int pop3_token_runner_start(pop3_token_runner_t *r, char *const argv[],
+                            double deadline, void *owner, unsigned generation) {
+  request_t *req = calloc(1, sizeof(*req));
+  if (req == NULL)
+    return -1;
+  *req = (request_t){.runner = r,
+                     .argv = argv,
+                     .deadline = deadline,
+                     .answer = {.owner = owner, .generation = generation}};
+  pthread_mutex_lock(&r->lock);
+  r->threads++;
+  pthread_mutex_unlock(&r->lock);
+  if (start_thread(req) == 0)
+    return 0;
+  pthread_mutex_lock(&r->lock);
+  r->threads--;
+  pthread_mutex_unlock(&r->lock);
+  free(req);
+  return -1;
+}
+
+void pop3_token_runner_take(pop3_token_runner_t *r,
+                            void (*take)(const pop3_token_answer_t *a,
+                                         void *arg),
+                            void *arg) {
+  pthread_mutex_lock(&r->lock);
+  request_t *list = r->answers;
+  r->answers = NULL;
+  pthread_mutex_unlock(&r->lock);
+  while (list != NULL) {
+    request_t *req = list;
+    list = req->next;
+    take(&req->answer, arg);
+    request_free(req);
+  }
 }

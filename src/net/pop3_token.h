@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "pop3_error.h"
+#include "pop3_session.h" /* POP3_TOKEN_MAX */
 
 typedef enum {
   POP3_LINE_OK = 0,
@@ -58,5 +59,40 @@ int pop3_token_run_command(char *const argv[], double deadline, char *buf,
  * command (pop3_monitor_t's token_file / token_command). */
 int pop3_token_get(const char *file, char *const command[], double deadline,
                    char *buf, size_t size, pop3_error_t *err);
+
+/* --- TokenCommand off the event loop ---------------------------------------
+ * A TokenCommand may run up to the Timeout, so each run gets a thread of its
+ * own; its answer waits in the runner's queue and a write to the wake-up
+ * descriptor tells the event loop to take it. */
+
+typedef struct {
+  void *owner;         /* as given to pop3_token_runner_start() */
+  unsigned generation; /* as given: the owner tells a late answer by it */
+  int status;          /* 0: token holds the token; -1: error says why */
+  pop3_error_t error;
+  char token[POP3_TOKEN_MAX + 1];
+} pop3_token_answer_t;
+
+typedef struct pop3_token_runner pop3_token_runner_t;
+
+/* wake_fd is an eventfd, written once per answer queued; it must stay open
+ * until pop3_token_runner_free() has returned. NULL when out of memory. */
+pop3_token_runner_t *pop3_token_runner_new(int wake_fd);
+/* Waits for the threads still running (each ends by its deadline + 0.25 s,
+ * see pop3_token_run_command) and drops the answers nobody took. */
+void pop3_token_runner_free(pop3_token_runner_t *r);
+
+/* Runs argv with pop3_token_run_command() in a new thread. 0, or -1 when
+ * no thread could start (no answer will come then). argv must stay valid
+ * until the answer is taken or the runner freed. */
+int pop3_token_runner_start(pop3_token_runner_t *r, char *const argv[],
+                            double deadline, void *owner, unsigned generation);
+
+/* Hands each queued answer to take, newest first, then cleanses and frees
+ * it. */
+void pop3_token_runner_take(pop3_token_runner_t *r,
+                            void (*take)(const pop3_token_answer_t *a,
+                                         void *arg),
+                            void *arg);
 
 #endif

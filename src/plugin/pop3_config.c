@@ -267,6 +267,16 @@ static int check_name(const char *name) {
   return -1;
 }
 
+/* A file holding a secret (PasswordFile, TokenFile) that group or others
+ * may read: one warning at start-up. */
+static void warn_if_readable_by_others(const char *name, const char *option,
+                                       const char *path, mode_t mode) {
+  if (mode & (S_IRWXG | S_IRWXO))
+    WARNING("pop3 plugin: monitor \"%s\": option %s: \"%s\" is readable by "
+            "group or others; chmod 600 it",
+            name, option, path);
+}
+
 /* Why a password file cannot be used, or NULL. */
 static const char *password_file_problem(pop3_line_status_t status) {
   switch (status) {
@@ -305,10 +315,8 @@ static int read_password_file(const char *name, const char *path,
   else if (problem != NULL)
     ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" %s", name,
           path, problem);
-  else if (st.st_mode & (S_IRWXG | S_IRWXO))
-    WARNING("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" is "
-            "readable by group or others; chmod 600 it",
-            name, path);
+  else
+    warn_if_readable_by_others(name, "PasswordFile", path, st.st_mode);
   return problem == NULL ? 0 : -1;
 }
 
@@ -352,10 +360,8 @@ static int check_token_file(const char *name, const char *path) {
     return -1;
   }
   struct stat st;
-  if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
-    WARNING("pop3 plugin: monitor \"%s\": option TokenFile: \"%s\" is "
-            "readable by group or others; chmod 600 it",
-            name, path);
+  if (stat(path, &st) == 0)
+    warn_if_readable_by_others(name, "TokenFile", path, st.st_mode);
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <libgen.h>
+#include <math.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -121,8 +122,8 @@ typedef struct {
 
 typedef struct {
   context_t *ctx;
-  const char *path;
-  char *text; /* the whole file, NUL-terminated */
+  const char *path; /* the file's name, in messages */
+  const char *text; /* the whole text; no NUL byte in it */
   size_t len, pos;
   int line; /* of the next byte */
   bool multiline;
@@ -159,6 +160,15 @@ note(context_t *ctx, const char *format, ...) {
   va_start(ap, format);
   vsnprintf(ctx->note, sizeof(ctx->note), format, ap);
   va_end(ap);
+}
+
+/* Text read from a configuration may hold a password: it is cleansed
+ * before its memory is given back. */
+static void free_secret(char *s) {
+  if (s == NULL)
+    return;
+  explicit_bzero(s, strlen(s));
+  free(s);
 }
 
 static int compile_rules(context_t *ctx) {
@@ -222,9 +232,12 @@ static int ml_append(scanner_t *s, const char *piece, size_t len,
                      bool continued) {
   if (continued)
     len -= piece[len - 2] == '\r' ? 3 : 2;
-  char *grown = realloc(s->ml, s->ml_len + len + 1);
+  char *grown = malloc(s->ml_len + len + 1);
   if (grown == NULL)
     return fail(s->ctx, "out of memory");
+  if (s->ml_len > 0)
+    memcpy(grown, s->ml, s->ml_len);
+  free_secret(s->ml); /* not realloc: no copy is left behind */
   s->ml = grown;
   memcpy(s->ml + s->ml_len, piece, len);
   s->ml_len += len;
@@ -274,7 +287,7 @@ static int make_token(scanner_t *s, token_kind_t kind, size_t len, token_t *t) {
       t->number = strtod(raw, NULL);
     else
       t->text = kind == T_QUOTED ? unquote(raw) : strdup(raw);
-    free(raw);
+    free_secret(raw);
     if (kind != T_NUMBER && t->text == NULL)
       return fail(s->ctx, "out of memory");
   }
@@ -290,6 +303,8 @@ static bool is_piece(token_kind_t kind) {
 static int string_piece(scanner_t *s, token_kind_t kind, size_t len,
                         token_t *t) {
   if (kind == T_ML_START) {
+    free_secret(s->ml);
+    s->ml = NULL;
     s->ml_len = 0;
     s->ml_line = s->line;
   }
@@ -348,7 +363,7 @@ typedef struct {
 static void free_contents(oconfig_item_t *ci);
 
 static void drop_token(token_t *t) {
-  free(t->text);
+  free_secret(t->text);
   t->text = NULL;
 }
 
@@ -526,8 +541,17 @@ static int parse_statements(parser_t *p, oconfig_item_t *parent, int opened) {
 
 /* ---- files, directories and Include ---------------------------------- */
 
-/* The whole file, NUL-terminated; NULL (failed) when it cannot be read,
- * is larger than CONF_FILE_MAX or holds a NUL byte. */
+/* Why this reader refuses the text, or NULL. */
+static const char *text_problem(const char *text, size_t len) {
+  if (len > CONF_FILE_MAX)
+    return "larger than 16 MiB";
+  if (memchr(text, 0, len) != NULL)
+    return "contains a NUL byte";
+  return NULL;
+}
+
+/* The whole file, NUL-terminated; NULL (failed) when it cannot be read or
+ * text_problem() refuses it. Free it with free_secret(). */
 static char *slurp(context_t *ctx, const char *path, size_t *len) {
   enum { CHUNK = 65536 };
   FILE *fh = fopen(path, "r");
@@ -539,25 +563,32 @@ static char *slurp(context_t *ctx, const char *path, size_t *len) {
   size_t n = 0, cap = 0, got = 1;
   const char *problem = NULL;
   while (problem == NULL && got > 0 && n <= CONF_FILE_MAX) {
-    char *grown = n == cap ? realloc(text, cap + CHUNK + 1) : text;
-    if (grown == NULL) {
-      problem = "out of memory";
-      break;
+    if (n == cap) { /* grown by hand: no copy of the old text is left */
+      char *grown = malloc(cap + CHUNK + 1);
+      if (grown == NULL) {
+        problem = "out of memory";
+        break;
+      }
+      if (n > 0)
+        memcpy(grown, text, n);
+      if (text != NULL)
+        explicit_bzero(text, n);
+      free(text);
+      text = grown;
+      cap += CHUNK;
     }
-    text = grown;
-    cap += n == cap ? CHUNK : 0;
     got = fread(text + n, 1, cap - n, fh);
     n += got;
     if (got == 0 && ferror(fh))
       problem = "cannot be read";
   }
   fclose(fh);
-  if (problem == NULL && n > CONF_FILE_MAX)
-    problem = "larger than 16 MiB";
-  if (problem == NULL && memchr(text, 0, n) != NULL)
-    problem = "contains a NUL byte";
+  if (problem == NULL)
+    problem = text_problem(text, n);
   if (problem != NULL) {
     fail(ctx, "%s: %s", path, problem);
+    if (text != NULL)
+      explicit_bzero(text, n);
     free(text);
     return NULL;
   }
@@ -566,23 +597,33 @@ static char *slurp(context_t *ctx, const char *path, size_t *len) {
   return text;
 }
 
-/* One file, parsed; NULL on error. */
-static oconfig_item_t *parse_file(context_t *ctx, const char *path) {
-  scanner_t s = {.ctx = ctx, .path = path, .line = 1};
-  if ((s.text = slurp(ctx, path, &s.len)) == NULL)
-    return NULL;
+/* The statements of text, read as the file `name`; NULL on error. */
+static oconfig_item_t *parse_text(context_t *ctx, const char *name,
+                                  const char *text, size_t len) {
+  scanner_t s = {.ctx = ctx, .path = name, .text = text, .len = len,
+                 .line = 1};
   oconfig_item_t *root = calloc(1, sizeof(*root));
   parser_t p = {.s = &s};
   int rc = root == NULL ? fail(ctx, "out of memory") : next_token(&s, &p.tok);
   if (rc == 0)
     rc = parse_statements(&p, root, 0);
   drop_token(&p.tok);
-  free(s.ml);
-  free(s.text);
+  free_secret(s.ml);
   if (rc != 0) {
     pop3_conffile_free(root);
     return NULL;
   }
+  return root;
+}
+
+/* One file, parsed; NULL on error. */
+static oconfig_item_t *parse_file(context_t *ctx, const char *path) {
+  size_t len = 0;
+  char *text = slurp(ctx, path, &len);
+  if (text == NULL)
+    return NULL;
+  oconfig_item_t *root = parse_text(ctx, path, text, len);
+  free_secret(text);
   return root;
 }
 
@@ -824,6 +865,24 @@ static oconfig_item_t *read_generic(context_t *ctx, const char *path,
   return root;
 }
 
+/* The reader's result: the tree, or NULL and the reason in err; an empty
+ * configuration is refused, as collectd refuses to start with one. */
+static oconfig_item_t *finish(context_t *ctx, oconfig_item_t *root,
+                              const char *name) {
+  if (root != NULL && root->children_num == 0) {
+    pop3_conffile_free(root);
+    if (ctx->note[0] != '\0')
+      snprintf(ctx->err, ctx->err_size, "%s", ctx->note);
+    else
+      snprintf(ctx->err, ctx->err_size,
+               "%s: empty (collectd refuses to start)", name);
+    return NULL;
+  }
+  if (root != NULL)
+    snprintf(ctx->err, ctx->err_size, "%s", ctx->note);
+  return root;
+}
+
 oconfig_item_t *pop3_conffile_read(const char *path, char *err,
                                    size_t err_size) {
   context_t ctx = {.err = err, .err_size = err_size};
@@ -832,24 +891,81 @@ oconfig_item_t *pop3_conffile_read(const char *path, char *err,
   if (compile_rules(&ctx) == 0)
     root = read_generic(&ctx, path, NULL, 0);
   free_rules(&ctx);
-  if (root != NULL && root->children_num == 0) {
+  return finish(&ctx, root, path);
+}
+
+oconfig_item_t *pop3_conffile_parse(const char *text, size_t len,
+                                    const char *name, char *err,
+                                    size_t err_size) {
+  context_t ctx = {.err = err, .err_size = err_size};
+  err[0] = '\0';
+  oconfig_item_t *root = NULL;
+  const char *problem = text_problem(text, len);
+  if (problem != NULL)
+    fail(&ctx, "%s: %s", name, problem);
+  else if (compile_rules(&ctx) == 0)
+    root = parse_text(&ctx, name, text, len);
+  if (root != NULL && include_all(&ctx, root, 0) != 0) {
     pop3_conffile_free(root);
     root = NULL;
-    if (ctx.note[0] != '\0')
-      snprintf(err, err_size, "%s", ctx.note);
-    else
-      snprintf(err, err_size, "%s: empty (collectd refuses to start)", path);
-    return NULL;
   }
-  if (root != NULL)
-    snprintf(err, err_size, "%s", ctx.note);
-  return root;
+  free_rules(&ctx);
+  return finish(&ctx, root, name);
+}
+
+/* ---- writing values the scanner reads back --------------------------------- */
+
+size_t pop3_conffile_quote(char *out, size_t size, const char *value) {
+  size_t n = 0;
+#define PUT(c)                                                                 \
+  do {                                                                         \
+    if (n + 1 < size)                                                          \
+      out[n] = (c);                                                            \
+    n++;                                                                       \
+  } while (0)
+  PUT('"');
+  for (const char *c = value; *c != '\0'; c++) {
+    if (*c == '"' || *c == '\\')
+      PUT('\\');
+    PUT(*c);
+  }
+  PUT('"');
+#undef PUT
+  if (size > 0)
+    out[n < size ? n : size - 1] = '\0';
+  return n;
+}
+
+int pop3_conffile_number(char *out, size_t size, double value) {
+  if (isnan(value))
+    return -1;
+  if (isinf(value)) /* strtod's reading of a number beyond DBL_MAX */
+    return snprintf(out, size, "%s1.0e+999", value < 0 ? "-" : "");
+  /* whole numbers as digits; no leading zero, which would be octal */
+  if (value == floor(value) && fabs(value) < 1e15)
+    return snprintf(out, size, "%.0f", value);
+  /* else the fewest significant digits that give the value back */
+  char digits[40];
+  int precision = 1;
+  for (; precision < 17; precision++) {
+    snprintf(digits, sizeof(digits), "%.*g", precision, value);
+    if (strtod(digits, NULL) == value)
+      break;
+  }
+  snprintf(digits, sizeof(digits), "%.*g", precision, value);
+  char *e = strchr(digits, 'e');
+  if (e == NULL)
+    return snprintf(out, size, "%s", digits);
+  /* the scanner's exponent form needs a fraction: 1.0e+20, not 1e+20 */
+  bool has_point = memchr(digits, '.', (size_t)(e - digits)) != NULL;
+  return snprintf(out, size, "%.*s%s%s", (int)(e - digits), digits,
+                  has_point ? "" : ".0", e);
 }
 
 static void free_contents(oconfig_item_t *ci) {
   for (int i = 0; i < ci->values_num; i++)
     if (ci->values[i].type == OCONFIG_TYPE_STRING)
-      free(ci->values[i].value.string);
+      free_secret(ci->values[i].value.string);
   free(ci->values);
   for (int i = 0; i < ci->children_num; i++)
     free_contents(&ci->children[i]);

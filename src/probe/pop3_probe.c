@@ -14,6 +14,7 @@
 #include "pop3_collect.h"
 #include "pop3_conffile.h"
 #include "pop3_config.h"
+#include "pop3_error.h"
 #include "pop3_report.h"
 #include "pop3_standalone.h"
 #include "pop3_tls.h"
@@ -85,36 +86,77 @@ static bool range_alerts(const range_t *r, double v) {
 
 /* --- the monitor, from flags or from collectd.conf ------------------------ */
 
-static oconfig_item_t *add_option(oconfig_item_t *block, const char *key) {
-  block->children = realloc(block->children,
-                            (size_t)(block->children_num + 1) *
-                                sizeof(*block->children));
-  if (block->children == NULL)
+/* The flags become collectd configuration text, read by the same reader as
+ * --config: the <Monitor> block is exactly what collectd would build from
+ * that text. The text is grown by hand, so that no copy of a password is
+ * left behind in freed memory, and cleansed when it is freed. */
+typedef struct {
+  char *text;
+  size_t len, cap;
+} conf_text_t;
+
+static void text_reserve(conf_text_t *t, size_t more) {
+  if (t->len + more + 1 <= t->cap)
+    return;
+  size_t cap = 2 * (t->len + more + 1);
+  char *grown = malloc(cap);
+  if (grown == NULL)
     exit(STATE_UNKNOWN);
-  oconfig_item_t *o = &block->children[block->children_num++];
-  *o = (oconfig_item_t){.key = strdup(key), .parent = block};
-  o->values = calloc(1, sizeof(*o->values));
-  o->values_num = 1;
-  return o;
+  if (t->len > 0)
+    memcpy(grown, t->text, t->len);
+  grown[t->len] = '\0';
+  if (t->text != NULL)
+    explicit_bzero(t->text, t->cap);
+  free(t->text);
+  t->text = grown;
+  t->cap = cap;
 }
 
-static void add_string(oconfig_item_t *block, const char *key,
+static void text_add(conf_text_t *t, const char *s) {
+  size_t n = strlen(s);
+  text_reserve(t, n);
+  memcpy(t->text + t->len, s, n + 1);
+  t->len += n;
+}
+
+/* value in quotes, escaped as collectd's scanner reads it back */
+static void text_quoted(conf_text_t *t, const char *value) {
+  size_t n = pop3_conffile_quote(NULL, 0, value);
+  text_reserve(t, n);
+  pop3_conffile_quote(t->text + t->len, n + 1, value);
+  t->len += n;
+}
+
+static void text_free(conf_text_t *t) {
+  if (t->text != NULL)
+    explicit_bzero(t->text, t->cap);
+  free(t->text);
+  *t = (conf_text_t){NULL, 0, 0};
+}
+
+static void add_string(conf_text_t *block, const char *key,
                        const char *value) {
-  oconfig_item_t *o = add_option(block, key);
-  o->values[0].type = OCONFIG_TYPE_STRING;
-  o->values[0].value.string = strdup(value);
+  text_add(block, key);
+  text_add(block, " ");
+  text_quoted(block, value);
+  text_add(block, "\n");
 }
 
-static void add_number(oconfig_item_t *block, const char *key, double v) {
-  oconfig_item_t *o = add_option(block, key);
-  o->values[0].type = OCONFIG_TYPE_NUMBER;
-  o->values[0].value.number = v;
+/* -1 for NaN, which a configuration cannot hold */
+static int add_number(conf_text_t *block, const char *key, double v) {
+  char number[64];
+  if (pop3_conffile_number(number, sizeof(number), v) < 0)
+    return -1;
+  text_add(block, key);
+  text_add(block, " ");
+  text_add(block, number);
+  text_add(block, "\n");
+  return 0;
 }
 
-static void add_boolean(oconfig_item_t *block, const char *key, bool v) {
-  oconfig_item_t *o = add_option(block, key);
-  o->values[0].type = OCONFIG_TYPE_BOOLEAN;
-  o->values[0].value.boolean = v;
+static void add_boolean(conf_text_t *block, const char *key, bool v) {
+  text_add(block, key);
+  text_add(block, v ? " true\n" : " false\n");
 }
 
 /* How long `--password-file <(command)` may take to give its line. */
@@ -150,7 +192,7 @@ static int read_pipe_line(const char *path, char *buf, size_t size) {
 /* --password-file: a file as PasswordFile, checked as collectd checks it;
  * a pipe (`<(pass show mail)`), which collectd refuses because it could
  * block its start, is read here once. */
-static int add_password_file(oconfig_item_t *b, const char *path) {
+static int add_password_file(conf_text_t *b, const char *path) {
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode)) {
     add_string(b, "PasswordFile", path);
@@ -167,24 +209,8 @@ static int add_password_file(oconfig_item_t *b, const char *path) {
 typedef struct {
   const char *config, *monitor, *name;
   range_t warning, critical;
-  oconfig_item_t *block; /* built from flags */
+  conf_text_t *block; /* the options given by flags, as configuration */
 } probe_args_t;
-
-/* The option tree built from the flags: the root lives on main's stack. */
-static void free_options(oconfig_item_t *item) {
-  for (int i = 0; i < item->values_num; i++)
-    if (item->values[i].type == OCONFIG_TYPE_STRING) {
-      char *v = item->values[i].value.string;
-      explicit_bzero(v, strlen(v)); /* a password read from a pipe */
-      free(v);
-    }
-  free(item->values);
-  for (int i = 0; i < item->children_num; i++) {
-    free_options(&item->children[i]);
-    free(item->children[i].key);
-  }
-  free(item->children);
-}
 
 static int unknown(const char *fmt, const char *arg) {
   printf("POP3 UNKNOWN - ");
@@ -216,7 +242,7 @@ static int parse_args(int argc, char **argv, probe_args_t *a) {
       {"critical", required_argument, NULL, O_CRIT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  oconfig_item_t *b = a->block;
+  conf_text_t *b = a->block;
   int opt;
   char *end;
   opterr = 0;
@@ -243,9 +269,9 @@ static int parse_args(int argc, char **argv, probe_args_t *a) {
     case O_PORT:
     case O_TIMEOUT: {
       double v = strtod(optarg, &end);
-      if (*optarg == '\0' || *end != '\0')
+      if (*optarg == '\0' || *end != '\0' ||
+          add_number(b, opt == O_PORT ? "Port" : "Timeout", v) != 0)
         return unknown("not a number: %s", optarg);
-      add_number(b, opt == O_PORT ? "Port" : "Timeout", v);
       break;
     }
     case O_WARN:
@@ -293,25 +319,36 @@ static pop3_monitor_t *monitor_from_config(const probe_args_t *a) {
   return m;
 }
 
-static pop3_monitor_t *monitor_from_flags(probe_args_t *a) {
-  oconfig_item_t *b = a->block;
-  b->values = calloc(1, sizeof(*b->values));
-  b->values_num = 1;
-  b->values[0].type = OCONFIG_TYPE_STRING;
-  b->values[0].value.string = strdup(a->name ? a->name : "probe");
+static pop3_monitor_t *monitor_from_flags(const probe_args_t *a) {
+  conf_text_t conf = {NULL, 0, 0};
+  text_add(&conf, "<Monitor ");
+  text_quoted(&conf, a->name ? a->name : "probe");
+  text_add(&conf, ">\n");
+  if (a->block->text != NULL)
+    text_add(&conf, a->block->text);
   /* the plugin's floor keeps Timeout < Interval meaningful */
-  add_number(b, "Interval", 3600);
-  pop3_monitor_t *m = pop3_config_monitor(b);
+  add_number(&conf, "Interval", 3600);
+  text_add(&conf, "</Monitor>\n");
+  char err[512];
+  oconfig_item_t *root = pop3_conffile_parse(conf.text, conf.len,
+                                             "the command line", err,
+                                             sizeof(err));
+  text_free(&conf);
+  if (root == NULL) {
+    unknown("%s", err);
+    return NULL;
+  }
+  pop3_monitor_t *m =
+      pop3_config_monitor(pop3_conffile_find(root, "Monitor", NULL));
   if (m == NULL)
     unknown("%s", pop3_standalone_first_error());
+  pop3_conffile_free(root);
   return m;
 }
 
 /* --- output --------------------------------------------------------------- */
 
 static void print_details(const pop3_monitor_t *m, const pop3_result_t *r) {
-  static const char *phases[] = {"resolve", "connect", "tls",  "greeting",
-                                 "auth",    "stat",    "quit"};
   char caps[512];
   if (r->ok) {
     printf("values the plugin would dispatch (plugin pop3, instance %s):\n",
@@ -323,7 +360,8 @@ static void print_details(const pop3_monitor_t *m, const pop3_result_t *r) {
   printf("phases (s):");
   for (int p = POP3_PHASE_RESOLVE; p <= POP3_PHASE_STAT; p++)
     if (r->phase_seconds[p] >= 0)
-      printf(" %s %.6f", phases[p], r->phase_seconds[p]);
+      printf(" %s %.6f", pop3_phase_name((pop3_phase_t)p),
+             r->phase_seconds[p]);
   printf("\n");
   if (r->address[0])
     printf("peer: %s, %s%s%s\n", r->address,
@@ -375,16 +413,16 @@ static int verdict(const probe_args_t *a, const pop3_monitor_t *m,
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN); /* as in collectd: TLS writes use write(2) */
-  oconfig_item_t block = {.key = "Monitor"};
+  conf_text_t block = {NULL, 0, 0};
   probe_args_t a = {.block = &block};
   pop3_standalone_quiet(true);
   if (parse_args(argc, argv, &a) != STATE_OK) {
-    free_options(&block);
+    text_free(&block);
     return STATE_UNKNOWN;
   }
   pop3_monitor_t *m = a.config ? monitor_from_config(&a)
                                : monitor_from_flags(&a);
-  free_options(&block);
+  text_free(&block);
   if (m == NULL)
     return STATE_UNKNOWN;
   SSL_CTX *ctx = NULL;

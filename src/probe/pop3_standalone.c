@@ -1,5 +1,6 @@
-/* pop3_standalone.c: collectd's plugin_log() for tools that run without
- * the daemon (pop3-probe; its config helpers are in pop3_cf_util.c).
+/* pop3_standalone.c: collectd's plugin_log() and daemon_log() for tools
+ * that run without the daemon (pop3-probe; its config helpers are in
+ * pop3_cf_util.c).
  * Errors are remembered so the tool can print the first one as its
  * verdict; warnings go to stderr. */
 #include "collectd/core/daemon/collectd.h"
@@ -33,4 +34,15 @@ void plugin_log(int level, const char *format, ...) {
   } else if (level <= LOG_WARNING && !quiet_warnings) {
     fprintf(stderr, "warning: %s\n", text);
   }
+}
+
+/* The daemon's: the message in the context of the plugin being configured,
+ * which is always pop3 here. */
+void daemon_log(int level, const char *format, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(msg, sizeof(msg), format, ap);
+  va_end(ap);
+  plugin_log(level, "pop3 plugin: %s", msg);
 }

@@ -16,6 +16,10 @@ set -a
 set +a
 
 passed=0
+# a user whose password needs escaping in collectd.conf: quotes,
+# backslashes, a hash and a blank (Dovecot reads its passwd-file again)
+quoted_password="Pq\"uo\\te\\\\d\"#x y$RANDOM$RANDOM\\"
+printf 'quoted:{PLAIN}%s::::%s/home/few::\n' "$quoted_password" "$POP3_TEST_DIR" >> "$POP3_TEST_DIR/passwd"
 # run EXPECTED_EXIT ARGS...: runs the probe, keeps its output in $out
 run() {
   local want=$1 status=0
@@ -26,7 +30,7 @@ run() {
     echo "$out"
     exit 1
   fi
-  for secret in "$POP3_PASS_FEW" "$POP3_PASS_MANY" "$POP3_PASS_EMPTY"; do
+  for secret in "$POP3_PASS_FEW" "$POP3_PASS_MANY" "$POP3_PASS_EMPTY" "$quoted_password"; do
     if grep -qF -- "$secret" <<<"$out" "$dir/stderr"; then
       echo "FAIL: a password in the output"
       exit 1
@@ -68,6 +72,21 @@ run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_MANY" \
   --password-file <(echo "$POP3_PASS_MANY")
 expect "^POP3 OK - .* $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes" \
   "a pipe as --password-file (<(command)): its line is the password"
+# the flags become collectd.conf text read by collectd's rules: every value
+# is quoted and escaped so that it reads back as it was given
+run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user quoted \
+  --password-file <(printf '%s\n' "$quoted_password")
+expect "^POP3 OK - .* $POP3_FEW_COUNT messages, $POP3_FEW_SIZE bytes" \
+  "a password with quotes, backslashes, '#' and a blank (from a pipe) logs in"
+run 0 --host 127.0.0.1 --port "$(printf '0x%x' "$POP3_PLAIN_PORT")" --timeout 4e0 \
+  --name 'in"bo\x #1' "${few[@]}"
+expect "^POP3 OK - monitor \"in\"bo\\\\x #1\" 127.0.0.1:$POP3_PLAIN_PORT: $POP3_FEW_COUNT messages" \
+  "numbers as strtod reads them (0x..., 4e0) and a name with a quote and a backslash"
+run 3 --host 'mail"\.example.com' --user x --password-file /etc/hostname
+expect "^POP3 UNKNOWN - monitor \"probe\": option Host: \"mail\"\\\\\.example\.com\" contains characters not allowed" \
+  "a host with a quote and a backslash reaches the checks as given"
+run 3 --host 127.0.0.1 --user x --password-file /etc/hostname --timeout nan
+expect "^POP3 UNKNOWN - not a number: nan" "NaN, which no configuration can hold: UNKNOWN"
 run 3 --host 127.0.0.1 --user x --password-file <(true)
 expect "^POP3 UNKNOWN - --password-file /dev/fd/[0-9]+: no password line" \
   "a pipe that gives no line: UNKNOWN"

@@ -1,6 +1,5 @@
 /* mock_collectd.c: see mock_collectd.h. */
 #include "mock_collectd.h"
-#include "pop3_conffile.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,53 +40,12 @@ const char *mock_log_find(int severity, const char *needle) {
   return NULL;
 }
 
-/* cf_util_get_* and sstrerror come from src/probe/pop3_cf_util.c */
-
-static oconfig_item_t *item(const char *key, int values_num) {
-  oconfig_item_t *ci = calloc(1, sizeof(*ci));
-  ci->key = strdup(key);
-  ci->values_num = values_num;
-  ci->values = values_num ? calloc((size_t)values_num, sizeof(*ci->values))
-                          : NULL;
-  return ci;
-}
-
-oconfig_item_t *opt_string(const char *key, const char *value) {
-  oconfig_item_t *ci = item(key, 1);
-  ci->values[0].type = OCONFIG_TYPE_STRING;
-  ci->values[0].value.string = strdup(value);
-  return ci;
-}
-
-oconfig_item_t *opt_number(const char *key, double value) {
-  oconfig_item_t *ci = item(key, 1);
-  ci->values[0].type = OCONFIG_TYPE_NUMBER;
-  ci->values[0].value.number = value;
-  return ci;
-}
-
-oconfig_item_t *opt_bool(const char *key, bool value) {
-  oconfig_item_t *ci = item(key, 1);
-  ci->values[0].type = OCONFIG_TYPE_BOOLEAN;
-  ci->values[0].value.boolean = value;
-  return ci;
-}
-
-oconfig_item_t *opt_none(const char *key) { return item(key, 0); }
-
-oconfig_item_t *mock_block(const char *key, const char *name, ...) {
-  oconfig_item_t *block = name ? opt_string(key, name) : item(key, 0);
+/* The daemon's, while the pop3 plugin is being configured. */
+void daemon_log(int level, const char *format, ...) {
+  char msg[1024];
   va_list ap;
-  va_start(ap, name);
-  for (oconfig_item_t *child; (child = va_arg(ap, oconfig_item_t *)) != NULL;) {
-    block->children = realloc(block->children, (size_t)(block->children_num + 1) *
-                                                   sizeof(*block->children));
-    child->parent = block;
-    block->children[block->children_num++] = *child;
-    free(child); /* its contents now live in the array */
-  }
+  va_start(ap, format);
+  vsnprintf(msg, sizeof(msg), format, ap);
   va_end(ap);
-  return block;
+  plugin_log(level, "pop3 plugin: %s", msg);
 }
-
-void mock_free(oconfig_item_t *ci) { pop3_conffile_free(ci); }

@@ -2,8 +2,10 @@
  * 5.12 daemon a read plugin uses, exported to the plugin through -rdynamic.
  * The daemon's behaviour is followed where a plugin could notice it
  * (registration failures free user_data, free_func before shutdown,
- * cf_util_* messages, hostname and time filled in on dispatch, read
- * intervals doubled on failure). */
+ * hostname and time filled in on dispatch, read intervals doubled on
+ * failure). The cf_util_* helpers, sstrncpy, sstrerror and
+ * service_name_to_port_number are linked in from src/probe/pop3_cf_util.c;
+ * configuration text is read by src/probe/pop3_conffile.c. */
 #define _GNU_SOURCE
 #include "collectd/core/daemon/collectd.h"
 #include "collectd/core/daemon/configfile.h"
@@ -27,7 +29,6 @@
 #include <unistd.h>
 
 #include "plugin_host.h"
-#include "pop3_conffile.h"
 
 /* ======================================================================
  * the daemon's globals
@@ -393,14 +394,6 @@ __attribute__((format(printf, 1, 2))) static void host_error(const char *format,
  * utilities the daemon exports (common.h)
  * ====================================================================== */
 
-char *sstrncpy(char *dest, const char *src, size_t n) {
-  if (n == 0)
-    return dest;
-  strncpy(dest, src, n - 1);
-  dest[n - 1] = '\0';
-  return dest;
-}
-
 char *sstrdup(const char *s) {
   if (s == NULL)
     return NULL;
@@ -421,30 +414,12 @@ void *smalloc(size_t size) {
   return r;
 }
 
-char *sstrerror(int errnum, char *buf, size_t buflen) {
-  if (buflen == 0)
-    return buf;
-  snprintf(buf, buflen, "%s", strerror(errnum));
-  return buf;
-}
-
 int ssnprintf(char *str, size_t sz, const char *format, ...) {
   va_list ap;
   va_start(ap, format);
   int n = vsnprintf(str, sz, format, ap);
   va_end(ap);
   return n;
-}
-
-int service_name_to_port_number(const char *service_name) {
-  if (service_name == NULL)
-    return -1;
-  char *end = NULL;
-  long n = strtol(service_name, &end, 10);
-  if (*service_name != '\0' && *end == '\0')
-    return n >= 1 && n <= 65535 ? (int)n : -1;
-  struct servent *se = getservbyname(service_name, "tcp");
-  return se != NULL ? ntohs((uint16_t)se->s_port) : -1;
 }
 
 int escape_string(char *buffer, size_t buffer_size) {
@@ -514,169 +489,6 @@ void c_do_release(int level, c_complain_t *c, const char *format, ...) {
   va_start(ap, format);
   vcomplain(level, format, ap);
   va_end(ap);
-}
-
-/* ======================================================================
- * configuration helpers (configfile.c, collectd 5.12 semantics)
- * ====================================================================== */
-
-#define P_ERR(...) daemon_log(LOG_ERR, __VA_ARGS__)
-
-int cf_util_get_string(const oconfig_item_t *ci, char **ret_string) {
-  if (ci == NULL || ret_string == NULL)
-    return EINVAL;
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING) {
-    P_ERR("The `%s' option requires exactly one string argument.", ci->key);
-    return -1;
-  }
-  char *s = strdup(ci->values[0].value.string);
-  if (s == NULL)
-    return -1;
-  free(*ret_string);
-  *ret_string = s;
-  return 0;
-}
-
-int cf_util_get_string_buffer(const oconfig_item_t *ci, char *buffer,
-                              size_t buffer_size) {
-  if (ci == NULL || buffer == NULL || buffer_size < 1)
-    return EINVAL;
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING) {
-    P_ERR("The `%s' option requires exactly one string argument.", ci->key);
-    return -1;
-  }
-  sstrncpy(buffer, ci->values[0].value.string, buffer_size);
-  return 0;
-}
-
-int cf_util_get_int(const oconfig_item_t *ci, int *ret_value) {
-  if (ci == NULL || ret_value == NULL)
-    return EINVAL;
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
-    P_ERR("The `%s' option requires exactly one numeric argument.", ci->key);
-    return -1;
-  }
-  *ret_value = (int)ci->values[0].value.number;
-  return 0;
-}
-
-int cf_util_get_double(const oconfig_item_t *ci, double *ret_value) {
-  if (ci == NULL || ret_value == NULL)
-    return EINVAL;
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
-    P_ERR("The `%s' option requires exactly one numeric argument.", ci->key);
-    return -1;
-  }
-  *ret_value = ci->values[0].value.number;
-  return 0;
-}
-
-int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool) {
-  if (ci == NULL || ret_bool == NULL)
-    return EINVAL;
-  if (ci->values_num != 1 || (ci->values[0].type != OCONFIG_TYPE_BOOLEAN &&
-                              ci->values[0].type != OCONFIG_TYPE_STRING)) {
-    P_ERR("The `%s' option requires exactly one boolean argument.", ci->key);
-    return -1;
-  }
-  if (ci->values[0].type == OCONFIG_TYPE_BOOLEAN) {
-    *ret_bool = ci->values[0].value.boolean != 0;
-    return 0;
-  }
-  const char *s = ci->values[0].value.string;
-  WARNING("cf_util_get_boolean: Using string value `%s' for boolean option "
-          "`%s' is deprecated and will be removed in future releases. Use "
-          "unquoted true or false instead.",
-          s, ci->key);
-  if (IS_TRUE(s)) {
-    *ret_bool = true;
-  } else if (IS_FALSE(s)) {
-    *ret_bool = false;
-  } else {
-    P_ERR("Cannot parse string value `%s' of the `%s' option as a boolean "
-          "value.",
-          s, ci->key);
-    return -1;
-  }
-  return 0;
-}
-
-int cf_util_get_flag(const oconfig_item_t *ci, unsigned int *ret_value,
-                     unsigned int flag) {
-  bool b = false;
-  if (ret_value == NULL)
-    return EINVAL;
-  int status = cf_util_get_boolean(ci, &b);
-  if (status != 0)
-    return status;
-  if (b)
-    *ret_value |= flag;
-  else
-    *ret_value &= ~flag;
-  return 0;
-}
-
-int cf_util_get_port_number(const oconfig_item_t *ci) {
-  if (ci->values_num != 1 || (ci->values[0].type != OCONFIG_TYPE_STRING &&
-                              ci->values[0].type != OCONFIG_TYPE_NUMBER)) {
-    P_ERR("The `%s' option requires exactly one string argument.", ci->key);
-    return -1;
-  }
-  if (ci->values[0].type == OCONFIG_TYPE_STRING)
-    return service_name_to_port_number(ci->values[0].value.string);
-  int tmp = (int)(ci->values[0].value.number + 0.5);
-  if (tmp < 1 || tmp > 65535) {
-    P_ERR("The `%s' option requires a service name or a port number. The "
-          "number you specified, %i, is not in the valid range of 1-65535.",
-          ci->key, tmp);
-    return -1;
-  }
-  return tmp;
-}
-
-int cf_util_get_service(const oconfig_item_t *ci, char **ret_string) {
-  if (ci == NULL || ret_string == NULL)
-    return EINVAL;
-  if (ci->values_num != 1) {
-    P_ERR("The `%s` option requires exactly one argument.", ci->key);
-    return -1;
-  }
-  if (ci->values[0].type == OCONFIG_TYPE_STRING)
-    return cf_util_get_string(ci, ret_string);
-  if (ci->values[0].type != OCONFIG_TYPE_NUMBER) {
-    P_ERR("The `%s` option requires exactly one string or numeric argument.",
-          ci->key);
-    return -1;
-  }
-  int port = (int)ci->values[0].value.number;
-  if (port < 1 || port > 65535) {
-    P_ERR("The port number given for the `%s` option is out of range (%i).",
-          ci->key, port);
-    return -1;
-  }
-  char *s = malloc(6);
-  if (s == NULL)
-    return -1;
-  snprintf(s, 6, "%i", port);
-  free(*ret_string);
-  *ret_string = s;
-  return 0;
-}
-
-int cf_util_get_cdtime(const oconfig_item_t *ci, cdtime_t *ret_value) {
-  if (ci == NULL || ret_value == NULL)
-    return EINVAL;
-  if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
-    P_ERR("The `%s' option requires exactly one numeric argument.", ci->key);
-    return -1;
-  }
-  if (ci->values[0].value.number < 0) {
-    P_ERR("The numeric argument of the `%s' option must not be negative.",
-          ci->key);
-    return -1;
-  }
-  *ret_value = DOUBLE_TO_CDTIME_T(ci->values[0].value.number);
-  return 0;
 }
 
 /* ======================================================================
@@ -1640,192 +1452,4 @@ int ph_wait_fds(int expected, double timeout) {
   while ((n = ph_fd_count()) > expected && ph_now() < deadline)
     sleep_for(0.01);
   return n;
-}
-
-/* ======================================================================
- * configuration trees
- * ====================================================================== */
-
-static oconfig_item_t *item_new(const char *key, size_t key_len) {
-  oconfig_item_t *ci = calloc(1, sizeof(*ci));
-  ci->key = strndup(key, key_len);
-  return ci;
-}
-
-static void add_value(oconfig_item_t *ci, oconfig_value_t v) {
-  ci->values = realloc(ci->values, (size_t)(ci->values_num + 1) *
-                                       sizeof(*ci->values));
-  ci->values[ci->values_num++] = v;
-}
-
-/* Moves child's contents into parent's children array. */
-static void add_child(oconfig_item_t *parent, oconfig_item_t *child) {
-  parent->children =
-      realloc(parent->children,
-              (size_t)(parent->children_num + 1) * sizeof(*parent->children));
-  parent->children[parent->children_num++] = *child;
-  free(child);
-}
-
-void ph_free_config(oconfig_item_t *root) { pop3_conffile_free(root); }
-
-oconfig_item_t *ph_child(const oconfig_item_t *ci, const char *key) {
-  for (int i = 0; i < ci->children_num; i++)
-    if (strcasecmp(ci->children[i].key, key) == 0)
-      return &ci->children[i];
-  return NULL;
-}
-
-typedef struct {
-  const char *p;
-  int line;
-} parser_t;
-
-static void skip_blank(parser_t *ps) {
-  for (;;) {
-    if (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\r') {
-      ps->p++;
-    } else if (ps->p[0] == '\\' && ps->p[1] == '\n') {
-      ps->p += 2;
-      ps->line++;
-    } else if (*ps->p == '#') {
-      while (*ps->p != '\0' && *ps->p != '\n')
-        ps->p++;
-    } else {
-      return;
-    }
-  }
-}
-
-/* One argument; false at the end of the line (or '>'). */
-static bool parse_arg(parser_t *ps, oconfig_value_t *v, bool *error) {
-  skip_blank(ps);
-  const char *p = ps->p;
-  if (*p == '\0' || *p == '\n' || *p == '>')
-    return false;
-  if (*p == '"') {
-    size_t cap = strlen(p) + 1, len = 0;
-    char *s = malloc(cap);
-    for (p++; *p != '"'; p++) {
-      if (*p == '\n') /* collectd allows line breaks inside quotes */
-        ps->line++;
-      if (*p == '\0') {
-        fprintf(stderr, "ph_parse: line %d: unterminated string\n", ps->line);
-        free(s);
-        *error = true;
-        return false;
-      }
-      if (*p == '\\' && p[1] != '\0')
-        p++;
-      s[len++] = *p;
-    }
-    s[len] = '\0';
-    ps->p = p + 1;
-    *v = (oconfig_value_t){.type = OCONFIG_TYPE_STRING, .value.string = s};
-    return true;
-  }
-  size_t n = strcspn(p, " \t\r\n>#");
-  char word[256];
-  snprintf(word, sizeof(word), "%.*s", (int)n, p);
-  ps->p = p + n;
-  char *end = NULL;
-  double d = strtod(word, &end);
-  if (n > 0 && *end == '\0' &&
-      strspn(word, "0123456789+-.eExXabcdefABCDEF") == n) {
-    *v = (oconfig_value_t){.type = OCONFIG_TYPE_NUMBER, .value.number = d};
-  } else if (!strcasecmp(word, "true") || !strcasecmp(word, "yes") ||
-             !strcasecmp(word, "on")) {
-    *v = (oconfig_value_t){.type = OCONFIG_TYPE_BOOLEAN, .value.boolean = 1};
-  } else if (!strcasecmp(word, "false") || !strcasecmp(word, "no") ||
-             !strcasecmp(word, "off")) {
-    *v = (oconfig_value_t){.type = OCONFIG_TYPE_BOOLEAN, .value.boolean = 0};
-  } else {
-    *v = (oconfig_value_t){.type = OCONFIG_TYPE_STRING,
-                           .value.string = strdup(word)};
-  }
-  return true;
-}
-
-/* Parses items into parent until `</closing>` (or the end when NULL). */
-static bool parse_items(parser_t *ps, oconfig_item_t *parent,
-                        const char *closing) {
-  for (;;) {
-    skip_blank(ps);
-    if (*ps->p == '\n') {
-      ps->p++;
-      ps->line++;
-      continue;
-    }
-    if (*ps->p == '\0') {
-      if (closing != NULL)
-        fprintf(stderr, "ph_parse: missing </%s>\n", closing);
-      return closing == NULL;
-    }
-    bool block = false;
-    if (ps->p[0] == '<' && ps->p[1] == '/') {
-      const char *k = ps->p + 2;
-      size_t n = strcspn(k, ">");
-      if (closing == NULL || strncasecmp(k, closing, n) != 0 ||
-          strlen(closing) != n || k[n] != '>') {
-        fprintf(stderr, "ph_parse: line %d: unexpected </%.*s>\n", ps->line,
-                (int)n, k);
-        return false;
-      }
-      ps->p = k + n + 1;
-      return true;
-    }
-    if (*ps->p == '<') {
-      block = true;
-      ps->p++;
-    }
-    size_t n = strcspn(ps->p, " \t\r\n>");
-    if (n == 0) {
-      fprintf(stderr, "ph_parse: line %d: option name expected\n", ps->line);
-      return false;
-    }
-    oconfig_item_t *ci = item_new(ps->p, n);
-    ps->p += n;
-    oconfig_value_t v;
-    bool error = false;
-    while (parse_arg(ps, &v, &error))
-      add_value(ci, v);
-    if (error) {
-      ph_free_config(ci);
-      return false;
-    }
-    if (block) {
-      if (*ps->p != '>') {
-        fprintf(stderr, "ph_parse: line %d: '>' expected\n", ps->line);
-        ph_free_config(ci);
-        return false;
-      }
-      ps->p++;
-      char key[128];
-      sstrncpy(key, ci->key, sizeof(key));
-      if (!parse_items(ps, ci, key)) {
-        ph_free_config(ci);
-        return false;
-      }
-    }
-    add_child(parent, ci);
-  }
-}
-
-/* Arrays moved by realloc while parsing: point every child at its parent. */
-static void fix_parents(oconfig_item_t *ci) {
-  for (int i = 0; i < ci->children_num; i++) {
-    ci->children[i].parent = ci;
-    fix_parents(&ci->children[i]);
-  }
-}
-
-oconfig_item_t *ph_parse(const char *text) {
-  oconfig_item_t *root = item_new("", 0);
-  parser_t ps = {text, 1};
-  if (!parse_items(&ps, root, NULL)) {
-    ph_free_config(root);
-    return NULL;
-  }
-  fix_parents(root);
-  return root;
 }

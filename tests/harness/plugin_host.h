@@ -1,9 +1,10 @@
 /* plugin_host.h: a small stand-in for the collectd 5.12 daemon, for tests.
  *
- * The test binary links plugin_host.c with -rdynamic, so it exports the
- * daemon API (plugin_register_*, plugin_dispatch_*, plugin_log,
- * plugin_thread_create, cf_util_get_*, hostname_g, cdtime, ...) that a
- * dlopen()ed plugin resolves against, as it would against collectd itself.
+ * The test binary links plugin_host.c and src/probe/pop3_cf_util.c with
+ * -rdynamic, so it exports the daemon API (plugin_register_*,
+ * plugin_dispatch_*, plugin_log, plugin_thread_create, cf_util_get_*,
+ * hostname_g, cdtime, ...) that a dlopen()ed plugin resolves against, as it
+ * would against collectd itself.
  * The plugin is loaded with RTLD_NOW: a daemon symbol the host lacks fails
  * the load at once, naming the symbol.
  *
@@ -16,15 +17,17 @@
  * in collectd's order. Write callbacks see every dispatched value, in the
  * dispatching thread.
  *
- * Usage:
+ * Usage (configuration text is read by src/probe/pop3_conffile.c, as
+ * collectd reads it):
  *   ph_load("build/pop3.so");
- *   oconfig_item_t *conf = ph_parse("<Plugin pop3>\n<Monitor \"a\">\n...");
- *   ph_config(conf);  ph_init();
+ *   oconfig_item_t *root = pop3_conffile_parse(text, strlen(text), "test",
+ *                                              err, sizeof(err));
+ *   ph_config(pop3_conffile_find(root, "Plugin", "pop3"));  ph_init();
  *   double t0 = ph_now();  ph_read_all();
  *   ph_event_t ev;
  *   ph_wait(&(ph_filter_t){.kind = PH_VALUE, .plugin_instance = "a",
  *                          .type = "email_count", .since = t0}, 1, 5.0, &ev);
- *   ph_shutdown();  ph_free_config(conf);
+ *   ph_shutdown();  pop3_conffile_free(root);
  */
 #ifndef PLUGIN_HOST_H
 #define PLUGIN_HOST_H
@@ -184,17 +187,5 @@ void ph_dump_fds(void);
 /* Waits until the count is at most `expected`; returns the last count. */
 int ph_wait_threads(int expected, double timeout);
 int ph_wait_fds(int expected, double timeout);
-
-/* --- configuration trees -------------------------------------------------- */
-
-/* Parses collectd's configuration syntax (blocks, quoted strings with \"
- * and \\ escapes, numbers, true/false/yes/no/on/off, unquoted words,
- * # comments, backslash-newline continuations). The root is a nameless
- * item whose children are the top-level options; pass a <Plugin> child
- * to ph_config. NULL on a syntax error (printed). */
-oconfig_item_t *ph_parse(const char *text);
-/* The first child with this key (case-insensitive), or NULL. */
-oconfig_item_t *ph_child(const oconfig_item_t *ci, const char *key);
-void ph_free_config(oconfig_item_t *root);
 
 #endif

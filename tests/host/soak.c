@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "plugin_host.h"
+#include "pop3_conffile.h"
 
 #define NOTIF_FAILURE 1
 
@@ -170,8 +171,12 @@ int main(void) {
   double t0 = ph_now();
   if (ph_load(env("SOAK_PLUGIN")) != 0)
     fail("cannot load the plugin");
-  oconfig_item_t *root = ph_parse(text);
-  if (root == NULL || ph_config(ph_child(root, "Plugin")) != 0 ||
+  char err[512];
+  oconfig_item_t *root =
+      pop3_conffile_parse(text, strlen(text), "soak", err, sizeof(err));
+  if (root == NULL)
+    fail("configuration: %s", err);
+  if (ph_config(pop3_conffile_find(root, "Plugin", "pop3")) != 0 ||
       ph_init() != 0)
     fail("configuration or init failed");
 
@@ -239,7 +244,7 @@ int main(void) {
   if (ph_shutdown() != 0)
     fail("shutdown failed");
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   int threads = ph_wait_threads(threads0, 10);
   int fds = ph_wait_fds(fds0, 2);

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "plugin_host.h"
+#include "pop3_conffile.h"
 
 /* collectd's notification severities (plugin.h) */
 #define NOTIF_FAILURE 1
@@ -493,11 +494,16 @@ static char *row_config(const fault_row_t *row, const char *host, int port) {
   return text;
 }
 
-static oconfig_item_t *parse_plugin_block(const char *text,
-                                          oconfig_item_t **root) {
-  *root = ph_parse(text);
-  ck_assert_msg(*root != NULL, "configuration does not parse:\n%s", text);
-  oconfig_item_t *block = ph_child(*root, "Plugin");
+/* The <Plugin pop3> block of text, read as collectd reads it. */
+static const oconfig_item_t *parse_plugin_block(const char *text,
+                                                oconfig_item_t **root) {
+  char err[512];
+  *root = pop3_conffile_parse(text, strlen(text), "test_faults", err,
+                              sizeof(err));
+  ck_assert_msg(*root != NULL, "configuration does not parse: %s\n%s", err,
+                text);
+  ck_assert_msg(err[0] == '\0', "collectd would skip part of it: %s", err);
+  const oconfig_item_t *block = pop3_conffile_find(*root, "Plugin", "pop3");
   ck_assert_ptr_nonnull(block);
   return block;
 }
@@ -718,7 +724,7 @@ static void run_row(const fault_row_t *row) {
   ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
   char *text = row_config(row, host, port);
   oconfig_item_t *root;
-  oconfig_item_t *block = parse_plugin_block(text, &root);
+  const oconfig_item_t *block = parse_plugin_block(text, &root);
   ck_assert_int_eq(ph_config(block), 0);
   ck_assert_int_eq(ph_init(), 0);
   ck_assert_msg(ph_read_count() >= 1, "no read callback registered");
@@ -819,7 +825,7 @@ static void run_row(const fault_row_t *row) {
   /* 4. shutdown: nothing left behind */
   ck_assert_int_eq(ph_shutdown(), 0);
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   fake_stop(&srv);
   ph_alias_clear();
@@ -1076,7 +1082,7 @@ static void run_hostile_row(const fault_row_t *row) {
   assert_no_password();
 
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   fake_stop(&srv);
   int threads = ph_wait_threads(threads0, 3.0);
@@ -1317,7 +1323,7 @@ START_TEST(bad_configurations) {
 
   ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
   oconfig_item_t *root;
-  oconfig_item_t *block = parse_plugin_block(text, &root);
+  const oconfig_item_t *block = parse_plugin_block(text, &root);
   ck_assert_int_eq(block->children_num, (int)BAD_NUM + 1);
   ck_assert_msg(ph_config(block) == 0,
                 "one valid monitor: the configuration must be accepted");
@@ -1408,7 +1414,7 @@ START_TEST(bad_configurations) {
   ck_assert_int_eq(ph_host_errors(), 0);
   ck_assert_int_eq(ph_shutdown(), 0);
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   fprintf(stderr, "bad configurations: %zu rejected, 1 good one collected\n",
           BAD_NUM);
@@ -1419,7 +1425,7 @@ END_TEST
 START_TEST(no_valid_monitor) {
   ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
   oconfig_item_t *root;
-  oconfig_item_t *block = parse_plugin_block(
+  const oconfig_item_t *block = parse_plugin_block(
       "<Plugin pop3>\n<Monitor \"only\">\n Host \"pop3://x\"\n User \"u\"\n"
       " Password \"BadCfg-Pw-1\"\n</Monitor>\n</Plugin>\n",
       &root);
@@ -1429,7 +1435,7 @@ START_TEST(no_valid_monitor) {
                                         .contains = "no valid"}) == 1,
                 "no summary line");
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
 }
 END_TEST
 
@@ -1439,7 +1445,7 @@ END_TEST
 START_TEST(weak_settings_warn_once) {
   ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
   oconfig_item_t *root;
-  oconfig_item_t *block = parse_plugin_block(
+  const oconfig_item_t *block = parse_plugin_block(
       "<Plugin pop3>\n"
       "<Monitor \"cleartext\">\n Host \"192.0.2.1\"\n User \"u\"\n"
       " Password \"Weak-Pw-1\"\n</Monitor>\n"
@@ -1478,7 +1484,7 @@ START_TEST(weak_settings_warn_once) {
                    0);
   ck_assert_int_eq(ph_shutdown(), 0);
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
 }
 END_TEST
 
@@ -1568,7 +1574,7 @@ static void login_delay_case(const char *scenario, bool refused) {
   ck_assert_int_eq(ph_host_errors(), 0);
   ph_shutdown();
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   fake_stop(&srv);
   ph_set_log_file(NULL);
@@ -1634,7 +1640,7 @@ static void login_delay_bound_case(const char *scenario, bool starttls,
   ck_assert_int_eq(ph_host_errors(), 0);
   ph_shutdown();
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   fake_stop(&srv);
   ph_set_log_file(NULL);
@@ -1726,7 +1732,7 @@ static void pipelining_case(const char *scenario, bool mishandled) {
   ck_assert_int_eq(ph_host_errors(), 0);
   ph_shutdown();
   ph_unload();
-  ph_free_config(root);
+  pop3_conffile_free(root);
   free(text);
   fake_stop(&srv);
   ph_set_log_file(NULL);

@@ -1,7 +1,9 @@
 /* test_config.c: every option of a <Monitor> block, and every bad value
  * rejected with one ERROR naming the monitor and the option. */
 #include <check.h>
+#include <ctype.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +19,11 @@
 
 #define SECRET "pw-Sekr3t-never-logged"
 
+/* One option of a <Monitor> block, written as collectd.conf text. */
 typedef struct {
   const char *key;
-  char type; /* 's' string, 'n' number, 'b' boolean, '0' no value,
-              * 'l' several strings */
+  char type; /* 's' string, 'n' number, 'b' boolean, 'l' several strings,
+              * 'r' the values' text as it is */
   const char *s;
   double n;
   bool b;
@@ -30,7 +33,7 @@ typedef struct {
 #define S(k, v) {.key = k, .type = 's', .s = v}
 #define N(k, v) {.key = k, .type = 'n', .n = v}
 #define B(k, v) {.key = k, .type = 'b', .b = v}
-#define NONE(k) {.key = k, .type = '0'}
+#define RAW(k, v) {.key = k, .type = 'r', .s = v}
 #define L(k, ...)                                                              \
   {.key = k, .type = 'l', .list = (const char *const[]){__VA_ARGS__, NULL}}
 #define TOKEN "ya29.a0-token-never-logged"
@@ -49,35 +52,71 @@ static char longest_password_file[64]; /* 4096 bytes, then CRLF */
 static char too_long_password_file[64];
 static char long_password[4001];
 
-static oconfig_item_t *build(const char *name, const opt_t *opts) {
-  oconfig_item_t *block = mock_block("Monitor", name, NULL);
-  for (const opt_t *o = opts; o->key != NULL; o++) {
-    oconfig_item_t *child = o->type == 's'   ? opt_string(o->key, o->s)
-                            : o->type == 'l' ? opt_string(o->key, o->list[0])
-                            : o->type == 'n' ? opt_number(o->key, o->n)
-                            : o->type == 'b' ? opt_bool(o->key, o->b)
-                                             : opt_none(o->key);
-    for (int i = 1; o->type == 'l' && o->list[i] != NULL; i++) {
-      child->values = realloc(child->values, (size_t)(i + 1) *
-                                                 sizeof(*child->values));
-      child->values[i].type = OCONFIG_TYPE_STRING;
-      child->values[i].value.string = strdup(o->list[i]);
-      child->values_num = i + 1;
-    }
-    block->children = realloc(block->children,
-                              (size_t)(block->children_num + 1) *
-                                  sizeof(*block->children));
-    block->children[block->children_num++] = *child;
-    free(child);
-  }
-  return block;
+static void write_quoted(FILE *fh, const char *value) {
+  size_t n = pop3_conffile_quote(NULL, 0, value);
+  char *quoted = malloc(n + 1);
+  ck_assert_ptr_nonnull(quoted);
+  ck_assert_uint_eq(pop3_conffile_quote(quoted, n + 1, value), n);
+  fputs(quoted, fh);
+  free(quoted);
 }
 
+/* <Monitor "name"> (<Monitor> when name is NULL) holding the options, as
+ * collectd.conf text; free() it. */
+static char *config_text(const char *name, const opt_t *opts) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *fh = open_memstream(&text, &len);
+  ck_assert_ptr_nonnull(fh);
+  fputs("<Monitor", fh);
+  if (name != NULL) {
+    fputc(' ', fh);
+    write_quoted(fh, name);
+  }
+  fputs(">\n", fh);
+  for (const opt_t *o = opts; o->key != NULL; o++) {
+    fprintf(fh, "  %s ", o->key);
+    char number[64];
+    switch (o->type) {
+    case 's':
+      write_quoted(fh, o->s);
+      break;
+    case 'l':
+      for (int i = 0; o->list[i] != NULL; i++) {
+        fputs(i > 0 ? " " : "", fh);
+        write_quoted(fh, o->list[i]);
+      }
+      break;
+    case 'n':
+      ck_assert_int_gt(pop3_conffile_number(number, sizeof(number), o->n), 0);
+      fputs(number, fh);
+      break;
+    case 'b':
+      fputs(o->b ? "true" : "false", fh);
+      break;
+    default:
+      fputs(o->s, fh);
+    }
+    fputc('\n', fh);
+  }
+  fputs("</Monitor>\n", fh);
+  ck_assert_int_eq(fclose(fh), 0);
+  return text;
+}
+
+/* The block read by pop3_conffile as collectd reads it, then validated. */
 static pop3_monitor_t *parse(const char *name, const opt_t *opts) {
+  char *text = config_text(name, opts);
+  char err[512];
+  oconfig_item_t *root =
+      pop3_conffile_parse(text, strlen(text), "test", err, sizeof(err));
+  ck_assert_msg(root != NULL, "%s in:\n%s", err, text);
+  ck_assert_msg(err[0] == '\0', "%s in:\n%s", err, text);
+  free(text);
   mock_log_reset();
-  oconfig_item_t *block = build(name, opts);
-  pop3_monitor_t *m = pop3_config_monitor(block);
-  mock_free(block);
+  pop3_monitor_t *m =
+      pop3_config_monitor(pop3_conffile_find(root, "Monitor", NULL));
+  pop3_conffile_free(root);
   return m;
 }
 
@@ -498,7 +537,7 @@ static const bad_case_t bad_cases[] = {
     {"m", {HOST, S("Port", "pop3s"), USER, PASS}, "option Port: \"pop3s\" is not"},
     {"m", {HOST, B("Port", true), USER, PASS}, "option Port: expected exactly one port"},
     {"m", {HOST, S("SSL", "yes"), USER, PASS}, "option SSL: expected exactly one true or false"},
-    {"m", {HOST, NONE("StartTLS"), USER, PASS}, "option StartTLS: expected"},
+    {"m", {HOST, RAW("StartTLS", "true false"), USER, PASS}, "option StartTLS: expected"},
     {"m", {HOST, B("SSL", true), B("StartTLS", true), USER, PASS}, "SSL and StartTLS exclude"},
     {"m", {HOST, S("User", ""), PASS}, "option User: is empty"},
     {"m", {HOST, S("User", "a\r\nDELE 1"), PASS}, "option User: contains a line break"},
@@ -521,7 +560,7 @@ static const bad_case_t bad_cases[] = {
     {"m", {HOST, USER, PASS, N("VerifyHost", 1)}, "option VerifyHost: expected"},
     {"m", {HOST, USER, PASS, S("CollectTimings", "no")}, "option CollectTimings: expected"},
     {"m", {HOST, USER, PASS, N("CollectCertificate", 0)}, "option CollectCertificate: expected"},
-    {"m", {HOST, USER, PASS, NONE("CollectAvailability")}, "option CollectAvailability: expected"},
+    {"m", {HOST, USER, PASS, RAW("CollectAvailability", "true true")}, "option CollectAvailability: expected"},
     {"m", {HOST, USER, PASS, B("Detect", true), S("Bogus", "x")}, "unknown option \"Bogus\""},
     {"m", {HOST, USER, PASS, S("Description", long_text)}, "option Description: value longer than"},
     {"", {HOST, USER, PASS}, "the monitor name is empty"},
@@ -567,7 +606,7 @@ static const bad_case_t bad_cases[] = {
      "option TokenFile: expected exactly one string"},
     {"m", {HOST, USER, S("Auth", "xoauth2"), S("TokenCommand", "bin/token")},
      "option TokenCommand: \"bin/token\" is not an absolute path"},
-    {"m", {HOST, USER, S("Auth", "xoauth2"), NONE("TokenCommand")},
+    {"m", {HOST, USER, S("Auth", "xoauth2"), RAW("TokenCommand", "\"/bin/true\" 5")},
      "option TokenCommand: expected a program (an absolute path) and its "
      "arguments"},
     {"m", {HOST, USER, S("Auth", "xoauth2"), N("TokenCommand", 5)},
@@ -717,7 +756,12 @@ static const struct {
 START_TEST(test_conffile_values) {
   char text[512], err[256] = "";
   snprintf(text, sizeof(text), "Key %s\n", value_cases[_i].text);
-  oconfig_item_t *root = read_conf(text, err, sizeof(err));
+  /* a file, then the same text from memory */
+  for (int from_text = 0; from_text <= 1; from_text++) {
+  oconfig_item_t *root =
+      from_text ? pop3_conffile_parse(text, strlen(text), "text", err,
+                                      sizeof(err))
+                : read_conf(text, err, sizeof(err));
   ck_assert_msg(root != NULL, "case %d: %s", _i, err);
   ck_assert_int_eq(root->children_num, 1);
   const oconfig_item_t *item = &root->children[0];
@@ -738,6 +782,7 @@ START_TEST(test_conffile_values) {
       ck_assert_int_eq(v->value.boolean, (int)w->n);
   }
   pop3_conffile_free(root);
+  }
 }
 END_TEST
 
@@ -816,6 +861,188 @@ START_TEST(test_conffile_missing_file) {
   char err[256] = "";
   ck_assert_ptr_null(pop3_conffile_read("/nonexistent/c.conf", err, sizeof(err)));
   ck_assert_ptr_nonnull(strstr(err, "cannot read /nonexistent/c.conf"));
+}
+END_TEST
+
+/* Text from memory: the same reader, the name given in its messages, and
+ * Include from the working directory. */
+START_TEST(test_conffile_parse_text) {
+  char err[256] = "";
+  const char *text = "<Plugin pop3>\n  Key \"v\"\n</Plugin>"; /* no final EOL */
+  ck_assert_ptr_null(
+      pop3_conffile_parse(text, strlen(text), "flags", err, sizeof(err)));
+  ck_assert_str_eq(err, "flags:3: the end of the line expected, found the end "
+                        "of the file");
+  /* only len bytes are read: the final line break is there */
+  text = "Key 1\nKey 2\n<garbage";
+  oconfig_item_t *root =
+      pop3_conffile_parse(text, 12, "flags", err, sizeof(err));
+  ck_assert_msg(root != NULL, "%s", err);
+  ck_assert_int_eq(root->children_num, 2);
+  pop3_conffile_free(root);
+  ck_assert_ptr_null(pop3_conffile_parse("Key \"a\0b\"\n", 10, "flags", err,
+                                         sizeof(err)));
+  ck_assert_str_eq(err, "flags: contains a NUL byte");
+  ck_assert_ptr_null(pop3_conffile_parse("", 0, "flags", err, sizeof(err)));
+  ck_assert_str_eq(err, "flags: empty (collectd refuses to start)");
+  /* Include at the top level, relative to the working directory */
+  char dir[64] = "/tmp/pop3-parse-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/inc.conf", dir);
+  FILE *fh = fopen(path, "w");
+  ck_assert_ptr_nonnull(fh);
+  fputs("Included true\n", fh);
+  fclose(fh);
+  char cwd[512];
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+  ck_assert_int_eq(chdir(dir), 0);
+  text = "First 1\nInclude \"inc.conf\"\n";
+  root = pop3_conffile_parse(text, strlen(text), "flags", err, sizeof(err));
+  ck_assert_int_eq(chdir(cwd), 0);
+  unlink(path);
+  rmdir(dir);
+  ck_assert_msg(root != NULL, "%s", err);
+  ck_assert_int_eq(root->children_num, 2);
+  ck_assert_str_eq(root->children[1].key, "Included");
+  ck_assert_ptr_eq(root->children[1].parent, root);
+  pop3_conffile_free(root);
+}
+END_TEST
+
+/* "Key <written value>\n", read back; the tree (free it) and its value. */
+static oconfig_item_t *read_back(const char *written,
+                                 const oconfig_value_t **value) {
+  size_t len = strlen(written) + 5; /* "Key " and the line break */
+  char *text = malloc(len + 1);
+  ck_assert_ptr_nonnull(text);
+  snprintf(text, len + 1, "Key %s\n", written);
+  char err[256];
+  oconfig_item_t *root = pop3_conffile_parse(text, len, "written", err,
+                                             sizeof(err));
+  ck_assert_msg(root != NULL && err[0] == '\0', "%s: %s", written, err);
+  ck_assert_int_eq(root->children_num, 1);
+  ck_assert_int_eq(root->children[0].values_num, 1);
+  *value = &root->children[0].values[0];
+  free(text);
+  return root;
+}
+
+static void assert_quote_round_trip(const char *value) {
+  size_t n = pop3_conffile_quote(NULL, 0, value);
+  char *quoted = malloc(n + 1);
+  ck_assert_ptr_nonnull(quoted);
+  ck_assert_uint_eq(pop3_conffile_quote(quoted, n + 1, value), n);
+  ck_assert_uint_eq(strlen(quoted), n);
+  const oconfig_value_t *v;
+  oconfig_item_t *root = read_back(quoted, &v);
+  ck_assert_int_eq(v->type, OCONFIG_TYPE_STRING);
+  ck_assert_msg(strcmp(v->value.string, value) == 0,
+                "written as %s, read back as %s", quoted, v->value.string);
+  pop3_conffile_free(root);
+  free(quoted);
+}
+
+/* Every string survives the writer and collectd's scanner: quotes,
+ * backslashes (a trailing one, one before a line break), line breaks,
+ * blanks, '#', every byte from 1 to 255, and random strings of them. */
+START_TEST(test_quote_round_trip) {
+  static const char *const values[] = {
+      "", "plain", "pa\"ss", "back\\slash", "\\", "\\\\", "\"",
+      "\"\"", "end\\", "\\\"", "a\\\nb", "a\\\r\nb", "line\nbreak",
+      "cr\rlf\r\n", "\n", " lead and trail ", "#not a comment",
+      "<Plugin x>", "tab\there", "\xc3\xa9\xff\x01", "true", "10"};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+    assert_quote_round_trip(values[i]);
+  char every[256];
+  for (int c = 1; c < 256; c++)
+    every[c - 1] = (char)c;
+  every[255] = '\0';
+  assert_quote_round_trip(every);
+  /* random strings, one option each, read back in one file */
+  enum { ROUNDS = 2000 };
+  static char random[ROUNDS][40];
+  unsigned seed = 12345;
+  char *text = NULL;
+  size_t text_len = 0;
+  FILE *fh = open_memstream(&text, &text_len);
+  ck_assert_ptr_nonnull(fh);
+  for (int round = 0; round < ROUNDS; round++) {
+    size_t len = (size_t)(rand_r(&seed) % 39);
+    /* mostly the characters that matter to the scanner */
+    static const char interesting[] = "\"\\\n\r \t#<>a";
+    for (size_t i = 0; i < len; i++)
+      random[round][i] =
+          rand_r(&seed) % 3 != 0
+              ? interesting[rand_r(&seed) % (sizeof(interesting) - 1)]
+              : (char)(1 + rand_r(&seed) % 255);
+    random[round][len] = '\0';
+    char quoted[2 * sizeof(random[0]) + 3];
+    ck_assert_uint_lt(pop3_conffile_quote(quoted, sizeof(quoted), random[round]),
+                      sizeof(quoted));
+    fprintf(fh, "K%d %s\n", round, quoted);
+  }
+  ck_assert_int_eq(fclose(fh), 0);
+  char err[256];
+  oconfig_item_t *root =
+      pop3_conffile_parse(text, text_len, "random", err, sizeof(err));
+  ck_assert_msg(root != NULL && err[0] == '\0', "%s", err);
+  ck_assert_int_eq(root->children_num, ROUNDS);
+  for (int round = 0; round < ROUNDS; round++) {
+    const oconfig_item_t *c = &root->children[round];
+    ck_assert_int_eq(c->values_num, 1);
+    ck_assert_int_eq(c->values[0].type, OCONFIG_TYPE_STRING);
+    ck_assert_msg(strcmp(c->values[0].value.string, random[round]) == 0,
+                  "random string %d not read back", round);
+  }
+  pop3_conffile_free(root);
+  free(text);
+  /* snprintf's contract: cut, terminated, the whole length returned */
+  char small[4];
+  ck_assert_uint_eq(pop3_conffile_quote(small, sizeof(small), "a\"b"), 6);
+  ck_assert_str_eq(small, "\"a\\");
+}
+END_TEST
+
+/* Every number is read back exactly; NaN cannot be written. */
+START_TEST(test_number_round_trip) {
+  static const double values[] = {
+      0, -0.0, 1, -1, 110, 3600, 65536, 2.5, -110.5, 0.1, 1.0 / 3, 1e15,
+      1e16, 123456789012345678.0, 1e-7, 5e-324, 1.7976931348623157e308,
+      -2.2250738585072014e-308, 1e300, 0.5, 1e5};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    char number[64];
+    int n = pop3_conffile_number(number, sizeof(number), values[i]);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq((int)strlen(number), n);
+    const oconfig_value_t *v;
+    oconfig_item_t *root = read_back(number, &v);
+    ck_assert_msg(v->type == OCONFIG_TYPE_NUMBER, "%s: not a number", number);
+    ck_assert_msg(v->value.number == values[i] &&
+                      signbit(v->value.number) == signbit(values[i]),
+                  "%.17g written as %s, read back as %.17g", values[i], number,
+                  v->value.number);
+    pop3_conffile_free(root);
+  }
+  char number[64];
+  ck_assert_int_gt(pop3_conffile_number(number, sizeof(number), INFINITY), 0);
+  const oconfig_value_t *v;
+  oconfig_item_t *root = read_back(number, &v);
+  ck_assert(v->type == OCONFIG_TYPE_NUMBER && isinf(v->value.number) &&
+            v->value.number > 0);
+  pop3_conffile_free(root);
+  ck_assert_int_gt(pop3_conffile_number(number, sizeof(number), -INFINITY), 0);
+  root = read_back(number, &v);
+  ck_assert(isinf(v->value.number) && v->value.number < 0);
+  pop3_conffile_free(root);
+  ck_assert_int_eq(pop3_conffile_number(number, sizeof(number), NAN), -1);
+  /* plain digits where they are exact */
+  pop3_conffile_number(number, sizeof(number), 3600);
+  ck_assert_str_eq(number, "3600");
+  pop3_conffile_number(number, sizeof(number), 0.1);
+  ck_assert_str_eq(number, "0.1");
+  pop3_conffile_number(number, sizeof(number), 1e20);
+  ck_assert_str_eq(number, "1.0e+20");
 }
 END_TEST
 
@@ -992,6 +1219,86 @@ static int dump_exec(const char *path) {
   return EXIT_SUCCESS;
 }
 
+/* test_config --dump FILE: the whole tree as JSON, for
+ * tests/unit/conffile-vs-collectd.sh: [{"key": K, "values": [V...],
+ * "children": [...]}...], a value {"s": hex of its bytes}, {"n": "%.17g"}
+ * or {"b": true|false}. */
+static void dump_items(const oconfig_item_t *parent) {
+  printf("[");
+  for (int i = 0; i < parent->children_num; i++) {
+    const oconfig_item_t *c = &parent->children[i];
+    printf("%s{\"key\": \"", i > 0 ? ", " : "");
+    for (const char *k = c->key; *k; k++)
+      printf(isalnum((unsigned char)*k) || *k == '_' ? "%c" : "\\u%04x",
+             *k);
+    printf("\", \"values\": [");
+    for (int j = 0; j < c->values_num; j++) {
+      const oconfig_value_t *v = &c->values[j];
+      printf("%s", j > 0 ? ", " : "");
+      if (v->type == OCONFIG_TYPE_STRING) {
+        printf("{\"s\": \"");
+        for (const unsigned char *b = (const unsigned char *)v->value.string;
+             *b; b++)
+          printf("%02x", *b);
+        printf("\"}");
+      } else if (v->type == OCONFIG_TYPE_NUMBER) {
+        printf("{\"n\": \"%.17g\"}", v->value.number);
+      } else {
+        printf("{\"b\": %s}", v->value.boolean ? "true" : "false");
+      }
+    }
+    printf("], \"children\": ");
+    dump_items(c);
+    printf("}");
+  }
+  printf("]");
+}
+
+static int dump(const char *path) {
+  char err[1024];
+  oconfig_item_t *root = pop3_conffile_read(path, err, sizeof(err));
+  if (root == NULL) {
+    fprintf(stderr, "%s\n", err);
+    return EXIT_FAILURE;
+  }
+  if (err[0] != '\0')
+    fprintf(stderr, "note: %s\n", err);
+  dump_items(root);
+  printf("\n");
+  pop3_conffile_free(root);
+  return EXIT_SUCCESS;
+}
+
+/* test_config --write-values s:TEXT n:NUMBER ...: the values as
+ * pop3_conffile writes them, on one line; exit 2 for a value it cannot
+ * write. */
+static int write_values(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i];
+    printf("%s", i > 0 ? " " : "");
+    if (strncmp(arg, "s:", 2) == 0) {
+      size_t n = pop3_conffile_quote(NULL, 0, arg + 2);
+      char *quoted = malloc(n + 1);
+      if (quoted == NULL)
+        return EXIT_FAILURE;
+      pop3_conffile_quote(quoted, n + 1, arg + 2);
+      fputs(quoted, stdout);
+      free(quoted);
+    } else if (strncmp(arg, "n:", 2) == 0) {
+      char number[64];
+      if (pop3_conffile_number(number, sizeof(number),
+                               strtod(arg + 2, NULL)) < 0)
+        return 2;
+      fputs(number, stdout);
+    } else {
+      fprintf(stderr, "--write-values: s:TEXT or n:NUMBER, not %s\n", arg);
+      return 2;
+    }
+  }
+  printf("\n");
+  return EXIT_SUCCESS;
+}
+
 static void write_file(char *path, size_t size, const char *content,
                        mode_t mode) {
   snprintf(path, size, "/tmp/pop3-test-XXXXXX");
@@ -1045,6 +1352,10 @@ static void teardown(void) {
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--dump-exec") == 0)
     return dump_exec(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "--dump") == 0)
+    return dump(argv[2]);
+  if (argc >= 2 && strcmp(argv[1], "--write-values") == 0)
+    return write_values(argc - 2, argv + 2);
   Suite *s = suite_create("config");
   TCase *tc = tcase_create("monitor");
   tcase_add_unchecked_fixture(tc, setup, teardown);
@@ -1080,6 +1391,9 @@ int main(int argc, char **argv) {
   tcase_add_loop_test(conf, test_conffile_errors_name_the_line, 0,
                       (int)(sizeof(bad_conffiles) / sizeof(bad_conffiles[0])));
   tcase_add_test(conf, test_conffile_missing_file);
+  tcase_add_test(conf, test_conffile_parse_text);
+  tcase_add_test(conf, test_quote_round_trip);
+  tcase_add_test(conf, test_number_round_trip);
   suite_add_tcase(s, conf);
   TCase *inc = tcase_create("include");
   tcase_add_unchecked_fixture(inc, include_setup, include_teardown);

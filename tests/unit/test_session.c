@@ -2,7 +2,10 @@
  *
  * Most tests are scripts: the server's whole transcript, the options, the
  * commands the client must send and the outcome. Each script is replayed
- * whole, split in two at every byte, and one byte at a time. */
+ * whole, split in two at every byte, and one byte at a time. Every run
+ * records the session's trace (options.trace): each change of state must
+ * start where the previous one ended, and some scripts give the exact
+ * sequence of states. */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
 #include <stddef.h>
@@ -95,6 +98,9 @@ typedef struct {
    * chunk than the +OK line do not model anything and are skipped. */
   bool injects;
   void (*check)(const pop3_session_t *s); /* extra checks, may be NULL */
+  /* the states the trace must show, from GREETING, joined by '>', or NULL:
+   * not checked beyond its consistency */
+  const char *states;
 } script_t;
 
 /* ---- the driver -------------------------------------------------------- */
@@ -107,7 +113,22 @@ typedef struct {
   size_t bursts_len;
   bool skipped;
   char mode[32];
+  char states[1024]; /* the trace: state names joined by '>' */
+  pop3_state_t last; /* where the trace stands */
 } run_t;
+
+/* options.trace for every run: one change of state. */
+static void record_state(void *arg, pop3_state_t from, pop3_state_t to) {
+  run_t *r = arg;
+  ck_assert_msg(from == r->last, "trace: from %s, but the state was %s",
+                pop3_state_name(from), pop3_state_name(r->last));
+  ck_assert_int_eq(pop3_session_state(&r->s), to);
+  r->last = to;
+  size_t len = strlen(r->states);
+  int n = snprintf(r->states + len, sizeof(r->states) - len, ">%s",
+                   pop3_state_name(to));
+  ck_assert(n > 0 && (size_t)n < sizeof(r->states) - len);
+}
 
 static const char *script_user(const script_t *sc) {
   return sc->user ? sc->user : USER_NAME;
@@ -152,8 +173,13 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
                                  .port = sc->port,
                                  .cached = sc->cached,
                                  .pipeline_login = !sc->no_pipeline,
-                                 .lockstep_methods = sc->lockstep};
+                                 .lockstep_methods = sc->lockstep,
+                                 .trace = record_state,
+                                 .trace_arg = r};
+  snprintf(r->states, sizeof(r->states), "GREETING");
+  r->last = POP3_STATE_GREETING;
   pop3_session_init(&r->s, &opts);
+  ck_assert_int_eq(pop3_session_state(&r->s), POP3_STATE_GREETING);
   r->sent_len = 0;
   r->bursts_len = 0;
   r->skipped = false;
@@ -377,6 +403,13 @@ static void verify(const script_t *sc, const run_t *r) {
                   "%s [%s]: used %s, expected %s", sc->name, r->mode,
                   pop3_auth_name(pop3_session_auth_used(&r->s)),
                   pop3_auth_name(sc->auth_used));
+  /* the trace ends where the session did */
+  ck_assert_int_eq(r->last, pop3_session_state(&r->s));
+  ck_assert(r->last == POP3_STATE_DONE || r->last == POP3_STATE_FAILED);
+  if (sc->states != NULL)
+    ck_assert_msg(strcmp(r->states, sc->states) == 0,
+                  "%s [%s]: states %s, expected %s", sc->name, r->mode,
+                  r->states, sc->states);
   if (sc->check)
     sc->check(&r->s);
 }
@@ -529,9 +562,13 @@ static void check_cached_caps(const pop3_session_t *s) {
 #define OK(c, s) .ok = true, .count = c, .size = s
 #define FAILS(ph, f, msg) .phase = ph, .failure = f, .message = msg
 
+/* traces: the states from the greeting through a first CAPA */
+#define AFTER_CAPA "GREETING>CAPA>CAPA_LIST"
+
 static const script_t scripts[] = {
     {"plain success", B(GREETING CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
-     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_greeting},
+     .commands = LOGIN_COMMANDS, OK(2, 320), .check = check_greeting,
+     .states = AFTER_CAPA ">USER>PASS>STAT>QUIT>DONE"},
     {"empty mailbox", B(WITH_STAT("+OK 0 0\r\n")), .commands = LOGIN_COMMANDS,
      OK(0, 0)},
     {"size above 2 GiB", B(WITH_STAT("+OK 1 2147483649\r\n")),
@@ -556,7 +593,7 @@ static const script_t scripts[] = {
        "LOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\n"
        "IMPLEMENTATION Shlemazle-Plotz-v302 \"beta\"\x01\r\n"
        "X-UNKNOWN whatever\r\nstls\r\n.\r\n" "+OK\r\n" STAT_OK BYE),
-     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT, OK(2, 320),
+     .bursts = CAPA "|" AUTH_PLAIN STAT "|" QUIT, OK(2, 320),
      .auth_used = POP3_AUTH_PLAIN, .check = check_all_caps},
     {"dot-stuffed capability lines",
      B(GREETING
@@ -571,7 +608,9 @@ static const script_t scripts[] = {
     {"STLS success", B(GREETING CAPS_STLS STLS_OK),
      B(CAPS_TLS "+OK\r\n" "+OK 3 4500\r\n" BYE), .starttls = true,
      .commands = CAPA STLS CAPA AUTH_PLAIN STAT QUIT, OK(3, 4500),
-     .auth_used = POP3_AUTH_PLAIN, .check = check_caps_after_tls},
+     .auth_used = POP3_AUTH_PLAIN, .check = check_caps_after_tls,
+     .states = AFTER_CAPA ">STLS>TLS_PENDING>CAPA>CAPA_LIST>AUTH>STAT>QUIT"
+               ">DONE"},
     {"STLS tried when CAPA is unsupported", B(GREETING NO_CAPA STLS_OK),
      B(NO_CAPA USER_OK PASS_OK STAT_OK BYE), .starttls = true,
      .commands = CAPA STLS CAPA USER PASS STAT QUIT, OK(2, 320)},
@@ -609,7 +648,7 @@ static const script_t scripts[] = {
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "server refused the login name: \"no such mailbox\"")},
     {"-ERR to PASS", B(UP_TO_PASS "-ERR invalid password\r\n"),
-     .commands = CAPA USER PASS,
+     .commands = CAPA USER PASS, .states = AFTER_CAPA ">USER>PASS>FAILED",
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "server refused the login: \"invalid password\"")},
     {"-ERR to PASS [AUTH]",
@@ -787,20 +826,21 @@ static const script_t scripts[] = {
 
     /* after STAT nothing can spoil the result */
     {"EOF waiting for QUIT", B(UP_TO_STAT STAT_OK), .commands = LOGIN_COMMANDS,
-     OK(2, 320)},
+     OK(2, 320), .states = AFTER_CAPA ">USER>PASS>STAT>QUIT>DONE"},
     {"EOF within the QUIT answer", B(UP_TO_STAT STAT_OK "+OK by"),
      .commands = LOGIN_COMMANDS, OK(2, 320)},
     {"-ERR to QUIT",
      B(UP_TO_STAT STAT_OK "-ERR some deleted messages not removed\r\n"),
      .commands = LOGIN_COMMANDS, OK(2, 320)},
     {"garbage to QUIT", B(UP_TO_STAT STAT_OK "what?\r\n"),
-     .commands = LOGIN_COMMANDS, OK(2, 320)},
+     .commands = LOGIN_COMMANDS, OK(2, 320),
+     .states = AFTER_CAPA ">USER>PASS>STAT>QUIT>DONE"},
     {"NUL in the QUIT answer", B(UP_TO_STAT STAT_OK "+OK\0\r\n"),
      .commands = LOGIN_COMMANDS, OK(2, 320)},
 
     /* unusable credentials: nothing is sent that carries them */
     {"password with CR LF", B(UP_TO_PASS), .password = "pw\r\nDELE 1",
-     .commands = CAPA USER,
+     .commands = CAPA USER, .states = AFTER_CAPA ">USER>PASS>FAILED",
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
            "the password contains a line break")},
     {"password with LF", B(UP_TO_PASS), .password = "pw\nDELE 1",
@@ -820,8 +860,10 @@ static const script_t scripts[] = {
     /* pipelining (RFC 2449) with fresh capabilities */
     {"pipelined login, STAT and QUIT",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
-     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320),
-     .auth_used = POP3_AUTH_USER, .check = check_ran_capa},
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_USER, .check = check_ran_capa,
+     /* the answers to the burst, one state each */
+     .states = AFTER_CAPA ">USER>PASS>STAT>QUIT>DONE"},
     {"pipeline_login off: USER and PASS only",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE), .no_pipeline = true,
      .bursts = CAPA "|" USER PASS "|" STAT "|" QUIT, OK(2, 320)},
@@ -829,29 +871,30 @@ static const script_t scripts[] = {
      B(GREETING CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
      .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320)},
     {"pipelined SASL PLAIN", B(GREETING CAPS_SASL_PIPE AUTH_OK STAT_OK BYE),
-     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT, OK(2, 320),
-     .auth_used = POP3_AUTH_PLAIN},
+     .bursts = CAPA "|" AUTH_PLAIN STAT "|" QUIT, OK(2, 320),
+     .auth_used = POP3_AUTH_PLAIN,
+     .states = AFTER_CAPA ">AUTH>STAT>QUIT>DONE"},
     {"pipelined burst, USER refused",
      B(GREETING CAPS_PIPE "-ERR no such user\r\n-ERR\r\n-ERR\r\n+OK\r\n"),
-     .bursts = CAPA "|" USER PASS STAT QUIT,
+     .bursts = CAPA "|" USER PASS STAT,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "server refused the login name: \"no such user\"")},
     {"pipelined burst, PASS refused [AUTH]",
      B(GREETING CAPS_PIPE USER_OK
        "-ERR [AUTH] Authentication failed.\r\n-ERR no\r\n+OK bye\r\n"),
-     .bursts = CAPA "|" USER PASS STAT QUIT, .code = POP3_CODE_AUTH,
+     .bursts = CAPA "|" USER PASS STAT, .code = POP3_CODE_AUTH,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_REFUSED,
            "server refused the login [AUTH]: \"Authentication failed.\"")},
     {"pipelined burst, STAT refused",
      B(GREETING CAPS_PIPE USER_OK PASS_OK "-ERR [SYS/TEMP] busy\r\n" BYE),
-     .bursts = CAPA "|" USER PASS STAT QUIT, .code = POP3_CODE_SYS_TEMP,
+     .bursts = CAPA "|" USER PASS STAT, .code = POP3_CODE_SYS_TEMP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED,
            "server refused STAT [SYS/TEMP]: \"busy\"")},
     {"pipelined burst, EOF instead of the QUIT answer",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK),
-     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320)},
     {"pipelined burst, EOF waiting for PASS", B(GREETING CAPS_PIPE USER_OK),
-     .bursts = CAPA "|" USER PASS STAT QUIT,
+     .bursts = CAPA "|" USER PASS STAT,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_CLOSED,
            "while waiting for the PASS answer")},
 
@@ -859,7 +902,8 @@ static const script_t scripts[] = {
     {"cache: the burst follows the greeting",
      B(GREETING USER_OK PASS_OK STAT_OK BYE), .cached = &CACHE_PIPE,
      .bursts = USER PASS STAT "|" QUIT, OK(2, 320),
-     .check = check_cached_caps},
+     .check = check_cached_caps,
+     .states = "GREETING>USER>PASS>STAT>QUIT>DONE"},
     {"cache: lock-step without PIPELINING",
      B(GREETING USER_OK PASS_OK STAT_OK BYE), .cached = &CACHE_LOCKSTEP,
      .bursts = USER "|" PASS "|" STAT "|" QUIT, OK(2, 320)},
@@ -875,6 +919,7 @@ static const script_t scripts[] = {
      .check = check_cached_caps},
     {"cache stale: STLS refused", B(GREETING "-ERR not now\r\n"),
      .starttls = true, .cached = &CACHE_PIPE, .bursts = STLS, .flags = F_STALE,
+     .states = "GREETING>STLS>FAILED",
      FAILS(POP3_PHASE_TLS, POP3_FAIL_REFUSED,
            "server refused STLS: \"not now\"")},
     {"cache stale: USER unknown, then CAPA and lock-step",
@@ -882,7 +927,9 @@ static const script_t scripts[] = {
        CAPS_SASL AUTH_OK STAT_OK BYE),
      .cached = &CACHE_PIPE, .flags = F_STALE,
      .bursts = USER PASS STAT "|" CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT,
-     OK(2, 320), .auth_used = POP3_AUTH_PLAIN, .check = check_ran_capa},
+     OK(2, 320), .auth_used = POP3_AUTH_PLAIN, .check = check_ran_capa,
+     /* USER refused: the answers to PASS and STAT are skipped, not states */
+     .states = "GREETING>USER>CAPA>CAPA_LIST>AUTH>STAT>QUIT>DONE"},
     {"cache stale: SASL PLAIN gone",
      B(GREETING "-ERR Unsupported authentication mechanism.\r\n"
        "-ERR Unknown command\r\n" CAPS_PLAIN USER_OK PASS_OK STAT_OK BYE),
@@ -917,7 +964,9 @@ static const script_t scripts[] = {
      B("-ERR unknown command\r\n-ERR\r\n-ERR\r\n" CAPS_TLS AUTH_OK STAT_OK BYE),
      .starttls = true, .cached = &CACHE_PIPE, .flags = F_STALE,
      .bursts = STLS "|" USER PASS STAT "|" CAPA "|" AUTH_PLAIN "|" STAT "|" QUIT,
-     OK(2, 320), .check = check_caps_after_tls},
+     OK(2, 320), .check = check_caps_after_tls,
+     .states = "GREETING>STLS>TLS_PENDING>USER>CAPA>CAPA_LIST>AUTH>STAT>QUIT"
+               ">DONE"},
     {"cache: [AUTH] is a plain failure",
      B(GREETING USER_OK "-ERR [AUTH] Authentication failed.\r\n-ERR no\r\n"),
      .cached = &CACHE_PIPE, .bursts = USER PASS STAT, .code = POP3_CODE_AUTH,
@@ -950,16 +999,19 @@ static const script_t scripts[] = {
     {"stalled: the NOOP is answered first, so STAT was lost",
      B(UP_TO_PIPELINED_STAT "+OK\r\n" STAT_OK BYE),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP "|" STAT "|" QUIT,
-     OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP "|" STAT "|" QUIT,
+     OK(2, 320),
+     /* the NOOP's +OK: STAT is asked anew, lock-step (STAT to STAT) */
+     .states = AFTER_CAPA ">USER>PASS>STAT>STAT>QUIT>DONE"},
     {"stalled: a late STAT answer is only late",
      B(UP_TO_PIPELINED_STAT STAT_OK BYE "+OK\r\n"),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LATE,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP "|" QUIT, OK(2, 320),
+     .states = AFTER_CAPA ">USER>PASS>STAT>QUIT>DONE"},
     {"stalled: the late STAT answer is all there is",
      B(UP_TO_PIPELINED_STAT STAT_OK),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LATE,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP "|" QUIT, OK(2, 320)},
     {"stalled with the cache's burst, STAT lost",
      B(GREETING USER_OK PASS_OK "+OK\r\n" STAT_OK BYE),
      .cached = &CACHE_PIPE, .stall_at = sizeof(GREETING USER_OK PASS_OK) - 1,
@@ -972,38 +1024,38 @@ static const script_t scripts[] = {
     {"stalled, then STAT refused with a response code",
      B(UP_TO_PIPELINED_STAT "-ERR [SYS/TEMP] busy\r\n"),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP,
      .code = POP3_CODE_SYS_TEMP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
     {"stalled, then STAT refused without a code: the burst failed",
      B(UP_TO_PIPELINED_STAT "-ERR what?\r\n"),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_BURST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
     {"stalled, then EOF: the burst failed", B(UP_TO_PIPELINED_STAT),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_BURST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP,
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_CLOSED,
            "while waiting for the STAT answer")},
     {"lost, then STAT refused without a code: the burst failed",
      B(UP_TO_PIPELINED_STAT "+OK\r\n-ERR no\r\n"),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT) - 1, .flags = F_LOST | F_BURST,
-     .bursts = CAPA "|" USER PASS STAT QUIT "|" NOOP "|" STAT,
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP "|" STAT,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
 
     /* answers that do not fit the burst */
     {"pipelined STAT refused without a code: the burst failed",
      B(UP_TO_PIPELINED_STAT "-ERR Unrecognized command\r\n"),
-     .flags = F_BURST, .bursts = CAPA "|" USER PASS STAT QUIT,
+     .flags = F_BURST, .bursts = CAPA "|" USER PASS STAT,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED,
            "server refused STAT: \"Unrecognized command\"")},
     {"pipelined STAT refused with a code: a real answer",
      B(UP_TO_PIPELINED_STAT "-ERR [IN-USE] locked\r\n"),
-     .bursts = CAPA "|" USER PASS STAT QUIT, .code = POP3_CODE_IN_USE,
+     .bursts = CAPA "|" USER PASS STAT, .code = POP3_CODE_IN_USE,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_REFUSED, "server refused STAT")},
     {"more answers than commands: the burst failed",
      B(UP_TO_PIPELINED_STAT "+OK logged in\r\n" STAT_OK BYE),
-     .flags = F_BURST, .bursts = CAPA "|" USER PASS STAT QUIT,
+     .flags = F_BURST, .bursts = CAPA "|" USER PASS STAT,
      FAILS(POP3_PHASE_STAT, POP3_FAIL_PROTOCOL,
            "STAT answer has a malformed message count")},
     {"a lock-step STAT refused: no burst to blame",
@@ -1017,22 +1069,22 @@ static const script_t scripts[] = {
     {"lockstep_methods names another method: the burst as usual",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
      .lockstep = 1u << POP3_AUTH_PLAIN,
-     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320)},
     {"stalled before the login answer: nothing",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
      .stall_at = sizeof(GREETING CAPS_PIPE) - 1,
-     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320)},
     {"stalled after the USER answer: nothing",
      B(GREETING CAPS_PIPE USER_OK PASS_OK STAT_OK BYE),
      .stall_at = sizeof(GREETING CAPS_PIPE USER_OK) - 1,
-     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320)},
     {"stalled in lock-step: nothing", B(UP_TO_STAT STAT_OK BYE),
      .stall_at = sizeof(UP_TO_STAT) - 1,
      .bursts = CAPA "|" USER "|" PASS "|" STAT "|" QUIT, OK(2, 320)},
     {"stalled in the middle of the STAT answer: nothing",
      B(UP_TO_PIPELINED_STAT STAT_OK BYE),
      .stall_at = sizeof(UP_TO_PIPELINED_STAT "+OK 2") - 1,
-     .bursts = CAPA "|" USER PASS STAT QUIT, OK(2, 320)},
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320)},
 
     /* APOP (RFC 1939 7, with its example) */
     {"APOP", B(GREETING CAPS_PLAIN "+OK mrose's maildrop\r\n" STAT_OK BYE),
@@ -1041,7 +1093,7 @@ static const script_t scripts[] = {
      .auth_used = POP3_AUTH_APOP},
     {"APOP pipelined", B(GREETING CAPS_PIPE "+OK\r\n" STAT_OK BYE),
      .auth = POP3_AUTH_APOP, .user = "mrose", .password = "tanstaaf",
-     .bursts = CAPA "|" APOP_MROSE STAT QUIT, OK(2, 320)},
+     .bursts = CAPA "|" APOP_MROSE STAT "|" QUIT, OK(2, 320)},
     {"APOP when CAPA is not supported", B(GREETING NO_CAPA "+OK\r\n" STAT_OK BYE),
      .auth = POP3_AUTH_APOP, .user = "mrose", .password = "tanstaaf",
      .bursts = CAPA "|" APOP_MROSE "|" STAT "|" QUIT, OK(2, 320)},
@@ -1080,17 +1132,20 @@ static const script_t scripts[] = {
     {"SASL PLAIN: an unexpected challenge is cancelled",
      B(GREETING CAPS_SASL "+ \r\n-ERR cancelled\r\n"),
      .bursts = CAPA "|" AUTH_PLAIN "|*\r\n",
+     .states = AFTER_CAPA ">AUTH>AUTH_CANCEL>FAILED",
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL,
            "server sent an unexpected SASL PLAIN challenge \"\"; cancelled")},
     /* STAT and QUIT are on the wire already: nothing may follow QUIT, not
      * even the "*" that would cancel a lock-step exchange */
     {"SASL PLAIN pipelined: an unexpected challenge ends the session",
      B(GREETING CAPS_SASL_PIPE "+ eA==\r\n-ERR\r\n"),
-     .bursts = CAPA "|" AUTH_PLAIN STAT QUIT, .flags = F_BURST,
+     .bursts = CAPA "|" AUTH_PLAIN STAT, .flags = F_BURST,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_PROTOCOL,
            "unexpected SASL PLAIN challenge \"eA==\" to a pipelined login")},
     {"SASL LOGIN", B(GREETING CAPS_SASL LOGIN_CHALLENGES AUTH_OK STAT_OK BYE),
      .auth = POP3_AUTH_LOGIN,
+     /* the challenges are read in AUTH: an exchange is one state */
+     .states = AFTER_CAPA ">AUTH>STAT>QUIT>DONE",
      .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64
                "|" STAT "|" QUIT,
      OK(2, 320), .auth_used = POP3_AUTH_LOGIN},
@@ -1098,7 +1153,7 @@ static const script_t scripts[] = {
      B(GREETING CAPS_SASL_PIPE LOGIN_CHALLENGES AUTH_OK STAT_OK BYE),
      .auth = POP3_AUTH_LOGIN,
      .bursts = CAPA "|" LOGIN_USER "|" LOGIN_USER_B64 "|" LOGIN_PASS_B64
-               STAT QUIT,
+               STAT "|" QUIT,
      OK(2, 320)},
     {"SASL LOGIN: a third challenge is cancelled",
      B(GREETING CAPS_SASL LOGIN_CHALLENGES "+ TW9yZT8=\r\n-ERR\r\n"),
@@ -1582,7 +1637,7 @@ static void check_sasl_password(pop3_auth_t asked, pop3_auth_t used,
   size_t size = strlen(b64) + 256;
   char *bursts = malloc(size);
   ck_assert_ptr_nonnull(bursts);
-  const char *rest = pipelined ? STAT QUIT : "|" STAT "|" QUIT;
+  const char *rest = pipelined ? STAT "|" QUIT : "|" STAT "|" QUIT;
   if (plain)
     snprintf(bursts, size, CAPA "|AUTH PLAIN\r\n|%s\r\n%s", b64, rest);
   else
@@ -1976,7 +2031,7 @@ START_TEST(test_stalled_api) {
   feed_all(&s, CAPS_PIPE);
   ck_assert(pop3_session_ran_capa(&s));
   pop3_session_stalled(&s); /* the burst is not sent yet: nothing */
-  send_all(&s, USER PASS STAT QUIT);
+  send_all(&s, USER PASS STAT);
   feed_all(&s, USER_OK);
   pop3_session_stalled(&s);
   ck_assert_int_eq(pop3_session_want(&s), POP3_WANT_READ);
@@ -2054,6 +2109,50 @@ START_TEST(test_clear_token) {
   assert_cleared(&s, peak);
   ck_assert_ptr_null(memmem(&s, sizeof(s), "dXNlcj1hbGljZQFhdXRo", 20));
   ck_assert_ptr_null(memmem(&s, sizeof(s), TOKEN, strlen(TOKEN)));
+}
+END_TEST
+
+/* The trace hook's API: every state has a name; pop3_session_init traces
+ * nothing; the TLS handshake and a driver's failure are traced like the
+ * rest, and nothing after the end. */
+START_TEST(test_trace_api) {
+  static const char *const names[] = {
+      "GREETING", "CAPA", "CAPA_LIST", "STLS",   "TLS_PENDING",
+      "USER",     "PASS", "STAT",      "QUIT",   "DONE",
+      "FAILED",   "APOP", "AUTH",      "AUTH_CANCEL"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    ck_assert_str_eq(pop3_state_name((pop3_state_t)i), names[i]);
+  ck_assert_str_eq(pop3_state_name(POP3_STATE_AUTH_CANCEL + 1), "unknown");
+  ck_assert_str_eq(pop3_state_name((pop3_state_t)-1), "unknown");
+
+  static run_t r;
+  pop3_session_options_t opts = {.user = USER_NAME,
+                                 .password = PASSWORD,
+                                 .starttls = true,
+                                 .trace = record_state,
+                                 .trace_arg = &r};
+  snprintf(r.states, sizeof(r.states), "GREETING");
+  r.last = POP3_STATE_GREETING;
+  pop3_session_init(&r.s, &opts);
+  ck_assert_str_eq(r.states, "GREETING");
+  feed_all(&r.s, GREETING);
+  send_all(&r.s, CAPA);
+  feed_all(&r.s, CAPS_STLS);
+  send_all(&r.s, STLS);
+  ck_assert_str_eq(r.states, AFTER_CAPA ">STLS");
+  feed_all(&r.s, STLS_OK);
+  ck_assert_int_eq(pop3_session_state(&r.s), POP3_STATE_TLS_PENDING);
+  pop3_session_tls_started(&r.s);
+  ck_assert_str_eq(r.states, AFTER_CAPA ">STLS>TLS_PENDING>CAPA");
+  pop3_error_t err;
+  pop3_error_set(&err, POP3_PHASE_GREETING, POP3_FAIL_TIMEOUT, "timed out");
+  pop3_session_fail(&r.s, &err);
+  pop3_session_fail(&r.s, &err);
+  pop3_session_eof(&r.s);
+  pop3_session_tls_started(&r.s);
+  ck_assert_str_eq(r.states, AFTER_CAPA ">STLS>TLS_PENDING>CAPA>FAILED");
+  ck_assert_int_eq(pop3_session_state(&r.s), POP3_STATE_FAILED);
+  pop3_session_clear(&r.s);
 }
 END_TEST
 
@@ -2191,6 +2290,7 @@ static Suite *session_suite(void) {
   tcase_add_test(tc, test_capa_caps);
   tcase_add_test(tc, test_ran_capa_with_starttls);
   tcase_add_test(tc, test_clear_token);
+  tcase_add_test(tc, test_trace_api);
   suite_add_tcase(suite, tc);
 
   tc = tcase_create("errors");
