@@ -1,5 +1,5 @@
 /* fuzz_session.c: libFuzzer target for the protocol core (pop3_session.c,
- * pop3_error.c), driven exactly as a driver drives it.
+ * pop3_sasl.c, pop3_error.c), driven exactly as a driver drives it.
  *
  * Input: 4 option bytes, then the bytes "the server" sends.
  *   byte 0  bit 0 StartTLS; bit 1 the TLS handshake fails; bits 2-3 how
