@@ -247,3 +247,21 @@ conffile-vs-collectd: $(BUILD)/test_config
 	tests/unit/conffile-vs-collectd.sh $(BUILD)/test_config
 CHECK_MORE += conffile-vs-collectd
 .PHONY: conffile-vs-collectd
+
+# --- alerts: collectd's threshold plugin with the recipe of the man page's
+# ALERTS section, every limit crossed against Dovecot, the notifications
+# read by a NotificationExec consumer, OKAY when a server comes back
+# (tests/e2e/e2e-alerts.sh; about 35 s).
+e2e-alerts: $(BUILD)/pop3.so
+	tests/e2e/e2e-alerts.sh $(BUILD)/pop3.so
+CHECK_MORE += e2e-alerts
+.PHONY: e2e-alerts
+
+# --- Prometheus: collectd write_prometheus scraped every second by a real
+# Prometheus server; the exact counts and sizes come out of /api/v1/query and
+# the alert rules README.md documents fire for the right mailboxes
+# (tests/e2e/e2e-prometheus.sh; about 10 s).
+e2e-prometheus: $(BUILD)/pop3.so
+	tests/e2e/e2e-prometheus.sh $(BUILD)/pop3.so
+CHECK_MORE += e2e-prometheus
+.PHONY: e2e-prometheus

@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev valgrind  # fuzzing (libFuzzer), memcheck soak
   graphite-carbon python3-whisper  # shipping: carbon-cache and whisper-fetch
   influxdb curl               # shipping: InfluxDB 1.x and its HTTP API
+  prometheus libmicrohttpd12 libprotobuf-c1  # shipping: Prometheus, collectd write_prometheus
   debhelper dpkg-dev          # the Debian package (dpkg-buildpackage)
   perl man-db                 # pod2man/podchecker, man --warnings/lexgrog
   "$@"
@@ -33,7 +34,7 @@ sudo=()
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 # policy-rc.d keeps Debian from starting the system Dovecot/collectd/
-# carbon/InfluxDB: the tests run private instances and need no system
+# carbon/InfluxDB/Prometheus: the tests run private instances and need no system
 # service. Where the machine has none, one that denies is in place for the
 # install only.
 if [[ ! -e /usr/sbin/policy-rc.d ]]; then
