@@ -62,8 +62,8 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
   -fno-sanitize-recover=all -fsanitize-recover=nonnull-attribute
 SAN_ASAN := detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
 SAN_ENV = ASAN_OPTIONS=$(SAN_ASAN) \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/ubsan.supp \
-  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/harness/ubsan.supp \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/harness/lsan.supp:print_suppressions=0
 
 .PHONY: sanitize-build
 sanitize-build:

@@ -1405,10 +1405,12 @@ START_TEST(bad_configurations) {
                         1, 6.0, &v),
                 "the good monitor dispatched nothing");
   ck_assert(v.value == 7);
-  ck_assert_msg(ph_count(&(ph_filter_t){.kind = PH_VALUE}) ==
-                    ph_count(&(ph_filter_t){.kind = PH_VALUE,
-                                            .plugin_instance = "good"}),
-                "a rejected monitor dispatched values");
+  /* value by value: the good monitor's may still be arriving */
+  ph_filter_t any_value = {.kind = PH_VALUE};
+  for (size_t k = 1; ph_nth(&any_value, k, &v); k++)
+    ck_assert_msg(strcmp(v.plugin_instance, "good") == 0,
+                  "a rejected monitor (%s) dispatched values",
+                  v.plugin_instance);
   ck_assert_msg(ph_count(&(ph_filter_t){.kind = PH_NOTIFICATION}) == 0,
                 "a notification from a rejected monitor");
   ck_assert_int_eq(ph_host_errors(), 0);
