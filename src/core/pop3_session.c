@@ -1095,37 +1095,31 @@ static void on_stls(pop3_session_t *s, text_t line) {
   refuse(s, "server refused STLS", rest);
 }
 
-static void on_user(pop3_session_t *s, text_t line) {
+/* The answer to a login command: on to `next`, or refused as `what`. */
+static void on_login_answer(pop3_session_t *s, text_t line, pop3_state_t next,
+                            const char *what, const char *after) {
   bool ok;
   text_t rest;
   if (!read_status(s, line, &ok, &rest))
     return;
   if (ok)
-    proceed(s, POP3_STATE_PASS);
+    proceed(s, next);
   else
-    login_refused(s, "server refused the login name", rest, "");
+    login_refused(s, what, rest, after);
+}
+
+static void on_user(pop3_session_t *s, text_t line) {
+  on_login_answer(s, line, POP3_STATE_PASS, "server refused the login name",
+                  "");
 }
 
 static void on_pass(pop3_session_t *s, text_t line) {
-  bool ok;
-  text_t rest;
-  if (!read_status(s, line, &ok, &rest))
-    return;
-  if (ok)
-    proceed(s, POP3_STATE_STAT);
-  else
-    login_refused(s, "server refused the login", rest, "");
+  on_login_answer(s, line, POP3_STATE_STAT, "server refused the login", "");
 }
 
 static void on_apop(pop3_session_t *s, text_t line) {
-  bool ok;
-  text_t rest;
-  if (!read_status(s, line, &ok, &rest))
-    return;
-  if (ok)
-    proceed(s, POP3_STATE_STAT);
-  else
-    login_refused(s, "server refused the login", rest, " (APOP)");
+  on_login_answer(s, line, POP3_STATE_STAT, "server refused the login",
+                  " (APOP)");
 }
 
 /* PLAIN's or a bearer token's message, asked for by a bare "+" because it
