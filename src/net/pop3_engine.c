@@ -94,10 +94,9 @@ struct pop3_target {
   SSL_SESSION *tls_session; /* updated by the TLS transport as it closes */
   pop3_capabilities_t capabilities; /* the server's, for the next login */
   bool have_capabilities;
-  /* login methods (bit 1u << pop3_auth_t) after which the server
-   * mishandled a pipelined STAT, and until when (monotonic) STAT goes
-   * lock-step after them; then pipelining is tried again */
-  unsigned lockstep_methods;
+  /* per login method: 0, or the server mishandled a pipelined STAT after
+   * it, and until then (monotonic) STAT goes lock-step; after that
+   * pipelining is tried again, and a success sets it back to 0 */
   double lockstep_until[AUTH_METHODS];
   unsigned generation; /* invalidates late resolver and token answers */
 
@@ -198,21 +197,19 @@ static void learn_pipelining(pop3_target_t *t) {
   collection_t *c = t->c;
   const pop3_session_t *s = &c->session;
   pop3_auth_t method = pop3_session_auth_used(s);
-  unsigned bit = 1u << method;
   pop3_result_t *r = &c->result;
   if (pop3_session_lost_pipelined(s) || (c->lockstep_retry && r->ok)) {
-    if (!(t->lockstep_methods & bit)) {
+    if (t->lockstep_until[method] == 0) {
       r->pipeline_change = POP3_PIPELINE_OFF;
       snprintf(r->pipeline_reason, sizeof(r->pipeline_reason), "%s",
                c->lockstep_retry
                    ? c->burst_error.message
                    : "the commands sent with the login were never answered");
     }
-    t->lockstep_methods |= bit;
     t->lockstep_until[method] = pop3_now() + POP3_PIPELINE_RETRY_SECONDS;
   } else if (r->ok && pop3_session_stat_pipelined(s) &&
-             (t->lockstep_methods & bit)) {
-    t->lockstep_methods &= ~bit;
+             t->lockstep_until[method] > 0) {
+    t->lockstep_until[method] = 0;
     r->pipeline_change = POP3_PIPELINE_ON;
   }
 }
@@ -222,7 +219,7 @@ static void learn_pipelining(pop3_target_t *t) {
 static unsigned lockstep_methods(const pop3_target_t *t, double now) {
   unsigned mask = 0;
   for (unsigned m = 0; m < AUTH_METHODS; m++)
-    if ((t->lockstep_methods & (1u << m)) && now < t->lockstep_until[m])
+    if (now < t->lockstep_until[m])
       mask |= 1u << m;
   return mask;
 }
