@@ -19,7 +19,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null) -Itests/harness
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # The protocol core: no sockets, no collectd.
-CORE_SRC := src/core/pop3_error.c src/core/pop3_sasl.c src/core/pop3_session.c
+CORE_SRC := src/core/pop3_error.c src/core/pop3_sasl.c src/core/pop3_date.c src/core/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
 NET_SRC := src/net/pop3_transport.c src/net/pop3_tls.c src/net/pop3_timers.c src/net/pop3_resolve.c src/net/pop3_connect.c \
 	src/net/pop3_queue.c src/net/pop3_engine.c src/net/pop3_collect.c src/net/pop3_monitor.c src/net/pop3_token.c
@@ -75,6 +75,10 @@ $(BUILD)/test_sasl: tests/unit/test_sasl.c src/core/pop3_sasl.c src/core/pop3_er
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_sasl.c \
 	  src/core/pop3_sasl.c src/core/pop3_error.c $(CHECK_LIBS) -lcrypto
 
+$(BUILD)/test_date: tests/unit/test_date.c src/core/pop3_date.c $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_date.c \
+	  src/core/pop3_date.c $(CHECK_LIBS)
+
 $(BUILD)/test_config: tests/unit/test_config.c tests/harness/mock_collectd.c tests/harness/mock_collectd.h \
 		src/plugin/pop3_config.c src/net/pop3_monitor.c src/net/pop3_token.c \
 		src/probe/pop3_conffile.c src/probe/pop3_cf_util.c $(CORE_SRC) \
@@ -99,7 +103,7 @@ check: deps
 # linked together, must not call malloc and friends nor OpenSSL.
 CORE_FORBIDDEN := malloc|calloc|realloc|reallocarray|free|strdup|strndup|\
   aligned_alloc|posix_memalign|EVP_.*|OPENSSL_.*|CRYPTO_.*|SSL_.*|MD5.*
-unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_config
+unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_date $(BUILD)/test_config
 	tests/unit/layers.sh
 	$(CC) $(CPPFLAGS) $(CFLAGS) -nostdlib -r -o $(BUILD)/core.o $(CORE_SRC)
 	@bad=$$(nm -u $(BUILD)/core.o | awk '{ print $$2 }' | \
@@ -107,6 +111,7 @@ unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_config
 	if [ -n "$$bad" ]; then echo "core: calls $$bad"; exit 1; fi; \
 	echo "core: no allocation, no OpenSSL ($$(nm -u $(BUILD)/core.o | wc -l) libc symbols)"
 	$(BUILD)/test_sasl
+	$(BUILD)/test_date
 	$(BUILD)/test_session
 	$(BUILD)/test_config
 

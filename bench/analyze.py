@@ -70,6 +70,10 @@ def runs(key, path, rtt, skip=0):
             if vals:
                 ph.append(f"{name} {statistics.median(vals) / rtt:.2f}")
         put(f"{key}_phases", "; ".join(ph))
+    if "age" in ok[0]:
+        dated = sum(int(r["age"]) > 0 for r in ok)
+        put(f"{key}_dated", f"{dated}/{len(ok)}")
+        line += f"; age dispatched {dated}/{len(ok)}"
         line += f"\n  {'':24} phases (RTT): {', '.join(ph)}"
     print(line + f"  [{len(ok)}/{len(rows)} ok]")
 
@@ -206,6 +210,17 @@ def table():
         f"{g('slow_plain_wall_rtt')} RTT + {g('slow_stat_delay')} s; STAT with"
         f" the login in {g('slow_plain_kept')}",
         frac_all("slow_plain_kept"))
+    add("  plain, message age on (2 messages), resumed", "<= 4.2 (+1 RTT)",
+        f"{g('age_plain_wall_rtt')} RTT, age in {g('age_plain_dated')}",
+        (le("age_plain_wall_rtt", 4.2) and frac_all("age_plain_dated"))
+        if "age_plain_wall_rtt" in d else None)
+    add("  implicit TLS, message age on, resumed", "<= 5.2 (+1 RTT)",
+        f"{g('age_ssl_wall_rtt')} RTT, age in {g('age_ssl_dated')}",
+        (le("age_ssl_wall_rtt", 5.2) and frac_all("age_ssl_dated"))
+        if "age_ssl_wall_rtt" in d else None)
+    add("  plain, message age on, empty mailbox", "<= 3.2 (+0)",
+        f"{g('age_empty_wall_rtt')} RTT",
+        le("age_empty_wall_rtt", 3.2) if "age_empty_wall_rtt" in d else None)
     add("TLS resumption used after the first", "every one",
         f"implicit {g('c_ssl_resumed_resumed')}, StartTLS "
         f"{g('c_starttls_resumed_resumed')} (RTT runs), callgrind "

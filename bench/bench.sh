@@ -27,8 +27,8 @@ fi
 # BENCH_MONITOR_EXTRA: option lines added to every scale <Monitor> block
 MONITOR_EXTRA=${BENCH_MONITOR_EXTRA:+$BENCH_MONITOR_EXTRA
 }
-# BENCH_STAGES (for working on the bench): any of rtt slow peers instr cpu scale
-STAGES=" ${BENCH_STAGES:-rtt slow peers instr cpu scale} "
+# BENCH_STAGES (for working on the bench): any of rtt age slow peers instr cpu scale
+STAGES=" ${BENCH_STAGES:-rtt age slow peers instr cpu scale} "
 stage() { [[ $STAGES == *" $1 "* ]]; }
 
 NS_C=p3b-c-$$ NS_S=p3b-s-$$
@@ -176,15 +176,20 @@ EOF
 CA=$W/pki/ca.pem
 BUSER=bench
 BPASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-# one mailbox, two small messages (CRLF line ends: STAT size = file size)
+# one mailbox, two small messages (CRLF line ends: STAT size = file size),
+# and an empty one (the message age costs nothing there)
 md=$W/home/$BUSER/Maildir
-mkdir -p "$md/cur" "$md/new" "$md/tmp"
+mkdir -p "$md/cur" "$md/new" "$md/tmp" "$W/home/empty/Maildir/"{cur,new,tmp}
 for i in 1 2; do
-  printf 'From: a@example.test\r\nSubject: bench %s\r\n\r\nhello\r\n' "$i" >"$md/cur/msg$i"
+  printf 'Received: by localhost; %s\r\nFrom: a@example.test\r\nSubject: bench %s\r\n\r\nhello\r\n' \
+    "$(date -u -R -d "-$((3 - i)) hours")" "$i" >"$md/cur/msg$i"
   mv "$md/cur/msg$i" "$md/cur/170000000$i.M$i.bench,S=$(stat -c %s "$md/cur/msg$i"):2,"
 done
-chown -R nobody:nogroup "$W/home/$BUSER"
-echo "$BUSER:{PLAIN}$BPASS::::$W/home/$BUSER::" >"$W/dc/passwd"
+chown -R nobody:nogroup "$W/home/$BUSER" "$W/home/empty"
+{
+  echo "$BUSER:{PLAIN}$BPASS::::$W/home/$BUSER::"
+  echo "empty:{PLAIN}$BPASS::::$W/home/empty::"
+} >"$W/dc/passwd"
 chown root:dovecot "$W/dc/passwd"
 chmod 640 "$W/dc/passwd"
 cat >"$W/dc/dovecot.conf" <<EOF
@@ -303,6 +308,22 @@ for mode in plain ssl starttls; do
     "$IP_S" "$(mode_port $mode)" "$BUSER" "$BPASS" >"$W/c_${mode}_resumed.txt" || true
   "$PY" "$HERE/analyze.py" "$RES" runs "c_${mode}_resumed" "$W/c_${mode}_resumed.txt" "$RTT_S" 1
 done
+
+# ------------------------------------------------------------------ message age
+# CollectMessageAge: TOP 1 0 goes with STAT, TOP 2 0 one round trip later;
+# an empty mailbox is asked nothing more.
+if stage age; then
+  say "== Message age on (CollectMessageAge), ${RTT_MS} ms RTT, Dovecot, resumed, median of $N"
+  for mode in plain ssl; do
+    # shellcheck disable=SC2046
+    in_c timeout 300 "$BUILD/collect_bench" -a 1 -m resumed -n $((N + 1)) $(mode_flags $mode) -c "$CA" \
+      "$IP_S" "$(mode_port $mode)" "$BUSER" "$BPASS" >"$W/age_${mode}.txt" || true
+    "$PY" "$HERE/analyze.py" "$RES" runs "age_${mode}" "$W/age_${mode}.txt" "$RTT_S" 1
+  done
+  in_c timeout 300 "$BUILD/collect_bench" -a 1 -m resumed -n $((N + 1)) -c "$CA" \
+    "$IP_S" 110 empty "$BPASS" >"$W/age_empty.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" runs "age_empty" "$W/age_empty.txt" "$RTT_S" 1
+fi
 
 # ------------------------------------------------------------------ slow STAT
 # A server that answers STAT 0.6 s late (tests/harness/fake_pop3.py stat-slow):

@@ -61,16 +61,17 @@ static double cpu_seconds(void) {
 
 static void usage(void) {
   fprintf(stderr, "usage: collect_bench [-m first|resumed] [-n N] [-s|-S] "
-                  "[-c CAFILE] [-t SECONDS] [-q] HOST PORT USER PASSWORD\n");
+                  "[-c CAFILE] [-t SECONDS] [-a SCAN] [-q] HOST PORT USER "
+                  "PASSWORD\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   const char *mode = "first", *ca = NULL;
-  int rounds = 10, opt;
+  int rounds = 10, opt, age_scan = 0;
   bool ssl = false, starttls = false, quiet = false;
   double timeout = 5;
-  while ((opt = getopt(argc, argv, "m:n:sSc:t:q")) != -1) {
+  while ((opt = getopt(argc, argv, "m:n:sSc:t:a:q")) != -1) {
     switch (opt) {
     case 'm': mode = optarg; break;
     case 'n': rounds = atoi(optarg); break;
@@ -78,6 +79,7 @@ int main(int argc, char **argv) {
     case 'S': starttls = true; break;
     case 'c': ca = optarg; break;
     case 't': timeout = atof(optarg); break;
+    case 'a': age_scan = atoi(optarg); break;
     case 'q': quiet = true; break;
     default: usage();
     }
@@ -103,6 +105,8 @@ int main(int argc, char **argv) {
   m.ca_cert = (char *)ca;
   m.verify_peer = true;
   m.verify_host = true;
+  m.collect_age = age_scan > 0;
+  m.age_scan = (unsigned)age_scan;
 
   char err[POP3_ERROR_MAX] = "";
   SSL_CTX *ctx = NULL;
@@ -145,10 +149,10 @@ int main(int argc, char **argv) {
     resumed += ok && r->tls_resumed;
     if (!quiet) {
       printf("C %d ok=%d wall=%.6f resp=%.6f resumed=%d tls=%s "
-             "stat_with_login=%d late=%d phases=",
+             "stat_with_login=%d late=%d age=%u phases=",
              i, ok, sink.done ? sink.at - start : -1.0, r->response_time,
              r->tls_resumed, r->tls_version[0] ? r->tls_version : "-",
-             r->stat_with_login, r->stat_late);
+             r->stat_with_login, r->stat_late, r->age.dated);
       for (int p = 0; p <= POP3_PHASE_QUIT; p++)
         printf("%s%.6f", p ? "," : "", r->phase_seconds[p]);
       printf("\n");

@@ -2,8 +2,9 @@
 # Makefile. `make check` runs them through CHECK_MORE.
 #   make faults        fault matrix + bad configurations through the plugin host
 #   make sanitize      unit, integration and fault tests under ASan + UBSan
-#   make fuzz          libFuzzer on the protocol core (FUZZ_TIME seconds)
-#   make fuzz-smoke    the same for ~20 s
+#   make fuzz          libFuzzer on the protocol core and on the date parser
+#                      and header scan (FUZZ_TIME seconds each)
+#   make fuzz-smoke    the same for ~20 s and ~10 s
 #   make soak          valgrind memcheck over >= 1000 collections
 #   make secrets       greps every kept log for the test passwords; within
 #                      `make check` it waits for every other suite
@@ -47,11 +48,19 @@ $(BUILD)/fuzz_session: tests/fuzz/fuzz_session.c $(CORE_SRC) $(HEADERS) | $(BUIL
 	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) $(WARN) $(FUZZ_FLAGS) -o $@ \
 	  tests/fuzz/fuzz_session.c $(CORE_SRC)
 
-fuzz: $(BUILD)/fuzz_session
-	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_session $(FUZZ_TIME) $(FUZZ_JOBS)
+# The date parser and header scan (src/core/pop3_date.c), linked alone.
+$(BUILD)/fuzz_headers: tests/fuzz/fuzz_headers.c src/core/pop3_date.c $(HEADERS) | $(BUILD)
+	$(FUZZ_CC) $(CPPFLAGS) $(CSTD) $(WARN) $(FUZZ_FLAGS) -o $@ \
+	  tests/fuzz/fuzz_headers.c src/core/pop3_date.c
 
-fuzz-smoke: $(BUILD)/fuzz_session
+fuzz: $(BUILD)/fuzz_session $(BUILD)/fuzz_headers
+	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_session $(FUZZ_TIME) $(FUZZ_JOBS)
+	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_headers $(FUZZ_TIME) $(FUZZ_JOBS) \
+	  tests/fuzz/corpus-headers
+
+fuzz-smoke: $(BUILD)/fuzz_session $(BUILD)/fuzz_headers
 	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_session 20 1
+	tests/fuzz/run-fuzz.sh $(BUILD)/fuzz_headers 10 1 tests/fuzz/corpus-headers
 
 # --- AddressSanitizer + UndefinedBehaviorSanitizer -----------------------------
 # The same rules, built again in build-asan/ with the sanitizers; the unit,

@@ -201,6 +201,9 @@ static void on_auth(pop3_session_t *s, text_t line);
 static void on_cancel(pop3_session_t *s, text_t line);
 static void on_stat(pop3_session_t *s, text_t line);
 static void on_quit(pop3_session_t *s, text_t line);
+static void on_top(pop3_session_t *s, text_t line);
+static void on_top_line(pop3_session_t *s, text_t line);
+static void on_noop(pop3_session_t *s, text_t line);
 
 typedef struct {
   const char *name;    /* pop3_state_name */
@@ -228,12 +231,16 @@ static const state_info_t states[] = {
     STATE(APOP, "APOP answer", AUTH, send_apop, on_apop),
     STATE(AUTH, "AUTH answer", AUTH, send_auth, on_auth),
     STATE(AUTH_CANCEL, "AUTH answer", AUTH, send_cancel, on_cancel),
+    /* the headers count as STAT's phase: the values are not in yet */
+    STATE(TOP, "TOP answer", STAT, NULL, on_top),
+    STATE(TOP_LIST, "TOP answer", STAT, NULL, on_top_line),
+    STATE(NOOP, "NOOP answer", STAT, NULL, on_noop),
 };
 
 #undef STATE
 
 #define STATE_COUNT (sizeof(states) / sizeof(states[0]))
-_Static_assert(STATE_COUNT == POP3_STATE_AUTH_CANCEL + 1,
+_Static_assert(STATE_COUNT == POP3_STATE_NOOP + 1,
                "every state has a row in the table");
 
 const char *pop3_state_name(pop3_state_t state) {
@@ -352,14 +359,26 @@ static void finish(pop3_session_t *s, pop3_state_t end) {
   s->pipeline.queued_len = 0;
 }
 
+/* The message age is given up: why, once (the first reason stands). */
+static void age_given_up(pop3_session_t *s, const char *why) {
+  pop3_age_t *age = &s->age.result;
+  if (!age->wanted || age->done)
+    return;
+  snprintf(age->problem, sizeof(age->problem), "%.*s",
+           (int)sizeof(age->problem) - 1, why);
+  age->done = true;
+}
+
 /* The one rule for every failure: once STAT is answered the collection has
- * what it came for, and nothing later (QUIT, EOF, timeouts) can spoil it:
- * the session finishes DONE instead. Returns true when the failure is to be
- * dropped: so, or because the session has ended already. */
-static bool finish_instead_of_failing(pop3_session_t *s) {
+ * what it came for, and nothing later (TOP, QUIT, EOF, timeouts) can spoil
+ * it: the session finishes DONE instead, and only the message age, when it
+ * was still being read, is lost (`why` says how). Returns true when the
+ * failure is to be dropped: so, or because the session has ended already. */
+static bool finish_instead_of_failing(pop3_session_t *s, const char *why) {
   if (ended(s))
     return true;
   if (s->stat.have) {
+    age_given_up(s, why);
     finish(s, POP3_STATE_DONE);
     return true;
   }
@@ -375,13 +394,15 @@ static bool burst_pending(const pop3_session_t *s) {
 __attribute__((format(printf, 4, 5))) static void
 fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
         const char *format, ...) {
-  if (finish_instead_of_failing(s))
+  if (ended(s))
     return;
   char message[POP3_ERROR_MAX];
   va_list ap;
   va_start(ap, format);
   vsnprintf(message, sizeof(message), format, ap);
   va_end(ap);
+  if (finish_instead_of_failing(s, message))
+    return;
   pop3_error_set(&s->error, phase, failure, "%s", message);
   /* whatever went wrong, it may be the burst's doing: worth a lock-step try */
   s->pipeline.failed = burst_pending(s);
@@ -393,6 +414,9 @@ fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
 
 #define fail_auth(s, failure, ...)                                             \
   fail_in(s, POP3_PHASE_AUTH, failure, __VA_ARGS__)
+
+static void ask_first_headers(pop3_session_t *s);
+static void next_answer(pop3_session_t *s);
 
 /* ---- pipelining -------------------------------------------------------- */
 
@@ -415,6 +439,7 @@ static void pipeline_rest(pop3_session_t *s) {
     return; /* no room: lock-step then */
   expect_later(s, POP3_STATE_STAT);
   s->pipeline.stat_sent = true;
+  ask_first_headers(s);
 }
 
 /* ---- commands: CAPA, STLS, USER/PASS, APOP, STAT, QUIT ----------------- */
@@ -423,7 +448,10 @@ static void send_capa(pop3_session_t *s) { queue_command(s, "CAPA", NULL); }
 
 static void send_stls(pop3_session_t *s) { queue_command(s, "STLS", NULL); }
 
-static void send_stat(pop3_session_t *s) { queue_command(s, "STAT", NULL); }
+static void send_stat(pop3_session_t *s) {
+  if (queue_command(s, "STAT", NULL))
+    ask_first_headers(s);
+}
 
 static void send_quit(pop3_session_t *s) { queue_command(s, "QUIT", NULL); }
 
@@ -981,6 +1009,8 @@ static void parse_capability(pop3_capabilities_t *caps, text_t line) {
     caps->pipelining = true;
   } else if (is_word(name, "RESP-CODES", "")) {
     caps->resp_codes = true;
+  } else if (is_word(name, "TOP", "")) {
+    caps->top = true;
   } else if (is_word(name, "LOGIN-DELAY", "")) {
     uint64_t delay;
     if (parse_number(&args, INT_MAX, &delay) == NUMBER_OK)
@@ -1273,13 +1303,216 @@ static void on_stat(pop3_session_t *s, text_t line) {
   s->stat.count = count;
   s->stat.size = size;
   s->stat.have = true;
-  proceed(s, POP3_STATE_QUIT);
+  s->age.result.wanted = s->options.age_scan > 0;
+  next_answer(s);
 }
 
 /* The numbers are in; how the server says goodbye does not matter. */
 static void on_quit(pop3_session_t *s, text_t line) {
   (void)line;
   finish(s, POP3_STATE_DONE);
+}
+
+/* ---- message age: TOP n 0 ---------------------------------------------- */
+
+/* Which messages are read: the first age_scan and the last age_scan, each
+ * once, in ascending order. Before STAT is answered only the first ones
+ * are known to be wanted (a TOP beyond the end just gets -ERR). */
+static uint64_t next_message(const pop3_session_t *s) {
+  uint64_t scan = s->options.age_scan, n = s->age.next;
+  if (!s->stat.have)
+    return n <= scan ? n : 0;
+  uint64_t count = s->stat.count;
+  if (n <= scan && n <= count)
+    return n;
+  if (count > scan && n < count - scan + 1)
+    n = count - scan + 1;
+  return n <= count ? n : 0;
+}
+
+/* TOP n 0 for the next message, or false when there is none or no room
+ * (in the output, or for the answer in the pipeline). */
+static bool queue_top(pop3_session_t *s) {
+  uint64_t n = next_message(s);
+  if (n == 0 || s->age.asked_len >= sizeof(s->age.asked) / sizeof(n) ||
+      s->pipeline.queued_len >= POP3_PIPELINE_MAX)
+    return false;
+  char argument[32];
+  snprintf(argument, sizeof(argument), "%llu 0", (unsigned long long)n);
+  if (!queue_command(s, "TOP", argument))
+    return false;
+  s->age.asked[s->age.asked_len++] = n;
+  s->age.next = n + 1;
+  return true;
+}
+
+static bool can_pipeline(const pop3_session_t *s) {
+  return s->capabilities.known && s->capabilities.pipelining;
+}
+
+/* Whether TOP may be asked: RFC 1939 makes it optional, and a server that
+ * lists its capabilities lists TOP when it has it. */
+static bool top_offered(pop3_session_t *s) {
+  if (!s->capabilities.known || s->capabilities.top)
+    return true;
+  s->age.stopped = true;
+  return false;
+}
+
+/* STAT is being sent: with PIPELINING the first headers go in its burst,
+ * so that reading them costs no round trip. Their answers follow STAT's. */
+static void ask_first_headers(pop3_session_t *s) {
+  s->age.asked_len = 0;
+  s->age.next = 1;
+  if (s->options.age_scan == 0 || !can_pipeline(s) || !top_offered(s))
+    return;
+  while (queue_top(s))
+    expect_later(s, POP3_STATE_TOP);
+}
+
+/* Asks for the next headers: all that are left in one burst with
+ * PIPELINING, else one at a time. False when there is nothing to ask. */
+static bool ask_more_headers(pop3_session_t *s) {
+  if (!s->age.result.wanted || s->age.stopped || !top_offered(s))
+    return false;
+  if (!queue_top(s))
+    return false;
+  set_state(s, POP3_STATE_TOP);
+  while (can_pipeline(s) && queue_top(s))
+    expect_later(s, POP3_STATE_TOP);
+  return true;
+}
+
+/* After an answer once STAT is in: the next one already asked for, or the
+ * next headers, or QUIT. */
+static void next_answer(pop3_session_t *s) {
+  bool only_noop = s->pipeline.queued_len == 1 &&
+                   s->pipeline.queued[0] == POP3_STATE_NOOP;
+  bool more = s->age.result.wanted && !s->age.stopped && next_message(s) != 0;
+  if (only_noop && !more) {
+    /* QUIT's state takes the NOOP's answer, or any line, as the end */
+    s->pipeline.queued_len = 0;
+  } else if (s->pipeline.queued_len > 0) {
+    proceed(s, s->pipeline.queued[0]);
+    return;
+  }
+  if (ask_more_headers(s))
+    return;
+  pop3_age_t *age = &s->age.result;
+  if (age->wanted && !age->done) {
+    if (!s->capabilities.top && s->capabilities.known)
+      age_given_up(s, "the server does not offer TOP (not in its CAPA list)");
+    else if (age->read > 0 && age->dated == 0)
+      age_given_up(s, "no message header read has a Received: or Date: "
+                      "field with a valid date");
+    age->done = true;
+  }
+  ask(s, POP3_STATE_QUIT);
+}
+
+static void on_top(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  uint64_t n = s->age.asked_len > 0 ? s->age.asked[0] : 0;
+  if (s->age.asked_len > 0)
+    memmove(s->age.asked, s->age.asked + 1,
+            --s->age.asked_len * sizeof(s->age.asked[0]));
+  s->age.current = n;
+  if (ok) {
+    s->age.bytes = 0;
+    s->age.skipping = false;
+    pop3_headers_init(&s->age.headers);
+    set_state(s, POP3_STATE_TOP_LIST);
+    return;
+  }
+  if (n <= s->stat.count) {
+    /* the message exists: the server will not show headers */
+    char quoted[POP3_SERVER_TEXT_MAX + 1], why[POP3_ERROR_MAX];
+    snprintf(why, sizeof(why), "server refused TOP %llu 0: \"%s\"",
+             (unsigned long long)n, quote(quoted, rest));
+    s->age.stopped = true;
+    age_given_up(s, why);
+  }
+  next_answer(s);
+}
+
+/* The end of one header: its date joins the oldest and the newest. */
+static void header_read(pop3_session_t *s) {
+  pop3_age_t *age = &s->age.result;
+  int64_t date;
+  pop3_date_source_t source;
+  age->read++;
+  if (!pop3_headers_date(&s->age.headers, &date, &source))
+    return;
+  if (age->dated == 0 || date < age->oldest) {
+    age->oldest = date;
+    age->oldest_source = source;
+  }
+  if (age->dated == 0 || date > age->newest) {
+    age->newest = date;
+    age->newest_source = source;
+  }
+  age->dated++;
+}
+
+/* Counts header bytes; false (and the session ends, keeping its values)
+ * once a header is longer than anyone writes. */
+static bool header_bytes(pop3_session_t *s, size_t n) {
+  s->age.bytes += n;
+  if (s->age.bytes <= POP3_AGE_HEADER_MAX)
+    return true;
+  char why[POP3_ERROR_MAX];
+  snprintf(why, sizeof(why),
+           "the header of message %llu is longer than %d bytes",
+           (unsigned long long)s->age.current, POP3_AGE_HEADER_MAX);
+  finish_instead_of_failing(s, why);
+  return false;
+}
+
+static void on_top_line(pop3_session_t *s, text_t line) {
+  if (line.len == 1 && line.data[0] == '.') {
+    header_read(s);
+    next_answer(s);
+    return;
+  }
+  if (!header_bytes(s, line.len + 2))
+    return;
+  if (line.len > 0 && line.data[0] == '.') /* dot-stuffed */
+    line = text_after(line, 1);
+  if (!pop3_headers_settled(&s->age.headers))
+    pop3_headers_line(&s->age.headers, line.data, line.len, false);
+}
+
+/* A header line longer than the line buffer (full now): its start goes to
+ * the header scanner as such, the rest is dropped up to the end of the
+ * line. Headers have such lines; other answers do not. */
+static void start_skipping(pop3_session_t *s) {
+  text_t start = {s->line, s->line_len};
+  s->line_len = 0;
+  if (!header_bytes(s, start.len))
+    return;
+  s->age.skipping = true;
+  if (start.data[0] == '.') /* dot-stuffed */
+    start = text_after(start, 1);
+  if (!pop3_headers_settled(&s->age.headers))
+    pop3_headers_line(&s->age.headers, start.data, start.len, true);
+}
+
+static size_t skip_rest_of_line(pop3_session_t *s, const char *data,
+                                size_t len) {
+  const char *lf = memchr(data, '\n', len);
+  size_t used = lf != NULL ? (size_t)(lf - data) + 1 : len;
+  if (header_bytes(s, used) && lf != NULL)
+    s->age.skipping = false;
+  return used;
+}
+
+/* The NOOP of a silence probe, answered after everything sent before it. */
+static void on_noop(pop3_session_t *s, text_t line) {
+  (void)line;
+  next_answer(s);
 }
 
 /* ---- lines --------------------------------------------------------------- */
@@ -1343,11 +1576,19 @@ size_t pop3_session_feed(pop3_session_t *s, const char *data, size_t len) {
   }
   if (len == 0 || pop3_session_want(s) != POP3_WANT_READ)
     return 0;
+  if (s->age.skipping)
+    return skip_rest_of_line(s, data, len);
 
   size_t room = POP3_LINE_MAX - s->line_len;
   size_t scan = len < room ? len : room;
   const char *lf = memchr(data, '\n', scan);
   if (lf == NULL) {
+    if (len >= room && s->state == POP3_STATE_TOP_LIST) {
+      memcpy(s->line + s->line_len, data, scan);
+      s->line_len += scan;
+      start_skipping(s);
+      return scan;
+    }
     if (len >= room) {
       fail(s, POP3_FAIL_LINE_TOO_LONG,
            "expected a line of at most %d bytes, got a longer one while "
@@ -1401,7 +1642,7 @@ void pop3_session_tls_started(pop3_session_t *s) {
 }
 
 void pop3_session_fail(pop3_session_t *s, const pop3_error_t *err) {
-  if (finish_instead_of_failing(s))
+  if (finish_instead_of_failing(s, err->message))
     return;
   s->error = *err;
   s->error.message[sizeof(s->error.message) - 1] = '\0';
@@ -1414,11 +1655,11 @@ void pop3_session_stalled(pop3_session_t *s) {
       s->output_len > 0 || s->line_len > 0 || s->pipeline.skip > 0)
     return;
   /* NOOP changes nothing and its answer cannot pass for a STAT answer. If
-   * STAT was only late, the NOOP's answer is never read: after the STAT
-   * answer the session waits for QUIT's, and that state takes any line (or
-   * the end of the connection) as the end. */
+   * STAT was only late, the NOOP's answer comes after those of the commands
+   * sent before it (the first TOPs), and is read and dropped. */
   s->pipeline.probing = true;
-  queue_command(s, "NOOP", NULL);
+  if (queue_command(s, "NOOP", NULL))
+    expect_later(s, POP3_STATE_NOOP);
 }
 
 bool pop3_session_lost_pipelined(const pop3_session_t *s) {
@@ -1487,6 +1728,15 @@ pop3_phase_t pop3_session_phase(const pop3_session_t *s) {
 }
 
 pop3_state_t pop3_session_state(const pop3_session_t *s) { return s->state; }
+
+bool pop3_session_values_ready(const pop3_session_t *s) {
+  return s->stat.have &&
+         (!s->age.result.wanted || s->age.result.done || ended(s));
+}
+
+const pop3_age_t *pop3_session_age(const pop3_session_t *s) {
+  return s->age.result.wanted ? &s->age.result : NULL;
+}
 
 bool pop3_session_in_line(const pop3_session_t *s) { return s->line_len > 0; }
 

@@ -20,10 +20,12 @@
  *   pop3_session_clear(&s);
  *
  * The flow: greeting -> CAPA -> [STLS -> TLS -> CAPA] -> login -> STAT ->
- * QUIT, where login is USER/PASS, APOP or a SASL exchange (AUTH PLAIN,
- * LOGIN, XOAUTH2, OAUTHBEARER). When the server offers PIPELINING the login
- * commands and STAT go out in one burst (QUIT waits for the STAT answer:
- * nothing may follow it). With capabilities remembered
+ * [TOP n 0 ...] -> QUIT, where login is USER/PASS, APOP or a SASL exchange
+ * (AUTH PLAIN, LOGIN, XOAUTH2, OAUTHBEARER), and TOP reads the headers of a
+ * few messages for their age (options.age_scan). When the server offers
+ * PIPELINING the login commands, STAT and the first TOPs go out in one
+ * burst (QUIT waits for the last answer: nothing may follow it). With
+ * capabilities remembered
  * from an earlier collection (options.cached) CAPA is skipped: the burst
  * follows the greeting (or the TLS handshake) at once; a reply showing the
  * memory is wrong makes the session ask CAPA and log in again, lock-step.
@@ -39,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pop3_date.h"
 #include "pop3_error.h"
 
 /* Longest accepted response line, CRLF included (RFC 1939 allows 512 for a
@@ -62,8 +65,14 @@
  * servers send about 10 lines; a list without end must not run forever. */
 #define POP3_CAPA_LINES_MAX 100
 #define POP3_CAPA_BYTES_MAX 16384
-/* Commands that can be pipelined behind the one answered next. */
-#define POP3_PIPELINE_MAX 4
+/* Message age: the most messages read at each end of the mailbox, and the
+ * most header bytes read of one message (a longer header ends the session,
+ * which keeps its STAT values). */
+#define POP3_AGE_SCAN_MAX 16
+#define POP3_AGE_HEADER_MAX 65536
+/* Commands that can be pipelined behind the one answered next: the login's,
+ * STAT, a batch of TOP and a NOOP. */
+#define POP3_PIPELINE_MAX (6 + POP3_AGE_SCAN_MAX)
 #define POP3_IMPLEMENTATION_MAX 128
 #define POP3_SASL_MAX 128
 
@@ -80,6 +89,7 @@ typedef struct {
   bool user;
   bool pipelining;
   bool resp_codes;
+  bool top;
   bool apop_hint;   /* not in CAPA: the greeting carries an APOP timestamp */
   int login_delay;  /* seconds from "LOGIN-DELAY n", -1 when absent */
   char implementation[POP3_IMPLEMENTATION_MAX]; /* sanitised, "" if none */
@@ -127,11 +137,14 @@ typedef enum {
   POP3_STATE_APOP,
   POP3_STATE_AUTH,        /* in a SASL exchange: a challenge or the status */
   POP3_STATE_AUTH_CANCEL, /* sent "*", waiting for the -ERR */
+  POP3_STATE_TOP,         /* the status line of a TOP answer */
+  POP3_STATE_TOP_LIST,    /* reading header lines up to "." */
+  POP3_STATE_NOOP,        /* the answer to the NOOP of a silence probe */
 } pop3_state_t;
 
 /* "GREETING", "CAPA", "CAPA_LIST", "STLS", "TLS_PENDING", "USER", "PASS",
- * "STAT", "QUIT", "DONE", "FAILED", "APOP", "AUTH", "AUTH_CANCEL";
- * "unknown" for any other value. */
+ * "STAT", "QUIT", "DONE", "FAILED", "APOP", "AUTH", "AUTH_CANCEL", "TOP",
+ * "TOP_LIST", "NOOP"; "unknown" for any other value. */
 const char *pop3_state_name(pop3_state_t state);
 
 typedef struct {
@@ -160,7 +173,26 @@ typedef struct {
    * change it. NULL: no trace. For tests and debugging. */
   void (*trace)(void *arg, pop3_state_t from, pop3_state_t to);
   void *trace_arg;      /* passed to trace as is */
+  /* Message age: 0 off; n reads the header (TOP m 0) of the first n and the
+   * last n messages after STAT (at most POP3_AGE_SCAN_MAX). With PIPELINING
+   * the first batch goes in STAT's burst and the last costs one more
+   * round trip. */
+  unsigned age_scan;
 } pop3_session_options_t;
+
+/* What the headers read for the message age said. */
+typedef struct {
+  bool wanted;          /* options.age_scan > 0 and STAT was answered */
+  bool done;            /* nothing more will be read for it */
+  unsigned read;        /* headers read whole */
+  unsigned dated;       /* ... of which had a usable date */
+  int64_t oldest;       /* earliest date (Unix time), when dated > 0 */
+  int64_t newest;       /* latest date */
+  pop3_date_source_t oldest_source, newest_source;
+  /* why the age is missing or covers fewer messages than asked, one line,
+   * "" when all went well */
+  char problem[POP3_ERROR_MAX];
+} pop3_age_t;
 
 /* One session. The driver allocates it (about 10 KB; pop3_session_init
  * needs no more) and keeps it until pop3_session_clear. It is declared here
@@ -221,6 +253,20 @@ typedef struct {
     uint64_t size;
   } stat;
 
+  struct {               /* message age (options.age_scan > 0) */
+    /* messages whose TOP went out and is not answered yet, in order */
+    uint64_t asked[2 * POP3_AGE_SCAN_MAX];
+    size_t asked_len;
+    uint64_t next;       /* the next message to ask for (1: none yet) */
+    uint64_t current;    /* the message whose header is being read */
+    size_t bytes;        /* header bytes of the current answer so far */
+    bool skipping;       /* dropping the rest of an over-long line */
+    bool stopped;        /* ask for no more headers */
+    uint64_t first_undated;
+    pop3_headers_t headers;
+    pop3_age_t result;
+  } age;
+
   pop3_error_t error;
 
   /* The buffers come last: pop3_session_init() leaves them alone (their
@@ -277,6 +323,13 @@ const pop3_capabilities_t *pop3_session_capabilities(const pop3_session_t *s);
 /* The phase the session is in (for timeouts reported by the driver); once
  * failed, the phase of its error. */
 pop3_phase_t pop3_session_phase(const pop3_session_t *s);
+/* The values are complete: STAT was answered and, with the message age on,
+ * its headers were read (or given up). The driver hands them over then; the
+ * session goes on to QUIT. */
+bool pop3_session_values_ready(const pop3_session_t *s);
+/* The message age found; NULL when the age is off or STAT was not answered.
+ * Meaningful once pop3_session_values_ready(). */
+const pop3_age_t *pop3_session_age(const pop3_session_t *s);
 /* The state the session is in (for traces and tests). */
 pop3_state_t pop3_session_state(const pop3_session_t *s);
 /* Part of a response line has arrived, not its end (for timeouts: the

@@ -74,6 +74,7 @@ typedef struct {
 
   pop3_result_t result;
   bool reported;
+  double stat_at; /* when STAT was answered, 0 before */
 
   /* Not zeroed at the start of a collection (their counts and lengths say
    * what is valid): zeroing 20 KB would cost more than the whole protocol
@@ -261,8 +262,17 @@ static void report(pop3_target_t *t) {
   t->on_result(&c->result, t->arg);
 }
 
+static void check_stat(pop3_target_t *t, double now);
+
 static void fail(pop3_target_t *t, const pop3_error_t *err) {
   collection_t *c = t->c;
+  if (!c->reported && c->session_started &&
+      pop3_session_stat(&c->session, NULL, NULL)) {
+    /* the values are in: only the message age still being read is lost */
+    pop3_session_fail(&c->session, err);
+    check_stat(t, pop3_now());
+    return;
+  }
   if (!c->reported) {
     c->result.ok = false;
     c->result.error = *err;
@@ -311,7 +321,8 @@ static void start_session(pop3_target_t *t) {
       .auth = m->auth,
       .token = c->token,
       .host = m->host,
-      .port = m->port};
+      .port = m->port,
+      .age_scan = m->collect_age ? m->age_scan : 0};
   pop3_session_init(&c->session, &opts);
   c->session_started = true;
   c->step = STEP_SESSION;
@@ -370,15 +381,38 @@ static int read_input(pop3_target_t *t) {
   return -1;
 }
 
-/* After STAT: hand the numbers over at once; QUIT finishes meanwhile. */
+/* The message age as seen now, by the wall clock the dates are in. */
+static void take_age(collection_t *c) {
+  const pop3_age_t *age = pop3_session_age(&c->session);
+  if (age == NULL)
+    return;
+  c->result.age_wanted = true;
+  c->result.age = *age;
+  if (age->dated == 0)
+    return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  c->result.oldest_age = now - (double)age->oldest;
+  c->result.newest_age = now - (double)age->newest;
+}
+
+/* Once the values are complete (STAT, and the headers for the age), hand
+ * them over at once; QUIT finishes meanwhile. The response time is STAT's. */
 static void check_stat(pop3_target_t *t, double now) {
   collection_t *c = t->c;
-  if (c->reported || !pop3_session_stat(&c->session, &c->result.message_count,
-                                        &c->result.mailbox_size))
+  if (c->reported || !c->session_started)
     return;
+  if (c->stat_at == 0 && pop3_session_stat(&c->session, NULL, NULL))
+    c->stat_at = now;
+  if (!pop3_session_values_ready(&c->session))
+    return;
+  pop3_session_stat(&c->session, &c->result.message_count,
+                    &c->result.mailbox_size);
   track_phase(t, POP3_PHASE_QUIT, now);
   c->result.ok = true;
-  c->result.response_time = now - c->connect_start;
+  c->result.response_time = c->stat_at - c->connect_start;
+  take_age(c);
   report(t);
 }
 
@@ -403,6 +437,7 @@ static void restart_lockstep(pop3_target_t *t) {
 
 static void session_over(pop3_target_t *t) {
   collection_t *c = t->c;
+  check_stat(t, pop3_now());
   if (pop3_session_burst_failed(&c->session) && !c->lockstep_retry &&
       !c->reported && pop3_now() < c->deadline) {
     restart_lockstep(t);

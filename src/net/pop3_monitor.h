@@ -37,6 +37,8 @@ typedef struct {
   bool collect_timings;     /* duration/<phase> */
   bool collect_certificate; /* timeleft/certificate */
   bool collect_availability; /* bool/available */
+  bool collect_age; /* duration/oldest_message, duration/newest_message */
+  unsigned age_scan;        /* messages read at each end for the age */
 } pop3_monitor_t;
 
 /* Frees the strings (the password is cleansed first) and the monitor. */

@@ -41,6 +41,11 @@ typedef struct {
   pop3_pipeline_change_t pipeline_change;
   char pipeline_reason[POP3_ERROR_MAX];
   int64_t cert_not_after;     /* server certificate expiry, Unix time; 0 if none */
+  /* the message age (CollectMessageAge): what the headers said, and the
+   * ages in seconds when the values were handed over (age.dated > 0) */
+  bool age_wanted;
+  pop3_age_t age;
+  double oldest_age, newest_age;
   /* seconds spent per phase (resolve ... stat); -1 when not reached */
   double phase_seconds[POP3_PHASE_QUIT + 1];
 } pop3_result_t;

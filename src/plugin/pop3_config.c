@@ -78,6 +78,23 @@ static int get_seconds(const char *name, const oconfig_item_t *ci,
   return 0;
 }
 
+/* A whole number from 1 to max. */
+static int get_count(const char *name, const oconfig_item_t *ci, unsigned max,
+                     unsigned *out) {
+  double value = 0;
+  if (want_one(name, ci, OCONFIG_TYPE_NUMBER, "number") != 0 ||
+      cf_util_get_double(ci, &value) != 0)
+    return -1;
+  if (value != floor(value) || value < 1 || value > max) {
+    ERROR("pop3 plugin: monitor \"%s\": option %s: %g is not a whole number "
+          "from 1 to %u",
+          name, ci->key, value, max);
+    return -1;
+  }
+  *out = (unsigned)value;
+  return 0;
+}
+
 static int get_port(const char *name, const oconfig_item_t *ci, int *out) {
   double value = 0;
   if (ci->values_num == 1 && ci->values[0].type == OCONFIG_TYPE_STRING) {
@@ -470,6 +487,10 @@ static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
     return get_boolean(n, child, &m->collect_certificate);
   if (strcasecmp("CollectAvailability", key) == 0)
     return get_boolean(n, child, &m->collect_availability);
+  if (strcasecmp("CollectMessageAge", key) == 0)
+    return get_boolean(n, child, &m->collect_age);
+  if (strcasecmp("MessageAgeScan", key) == 0)
+    return get_count(n, child, POP3_AGE_SCAN_MAX, &m->age_scan);
   ERROR("pop3 plugin: monitor \"%s\": unknown option \"%s\"", n, key);
   return -1;
 }
@@ -568,6 +589,7 @@ static pop3_monitor_t *monitor_with_defaults(void) {
   m->collect_timings = true;
   m->collect_certificate = true;
   m->collect_availability = true;
+  m->age_scan = 1;
   return m;
 }
 

@@ -36,6 +36,7 @@ typedef struct {
 
   /* engine thread */
   bool login_delay_noted; /* the LOGIN-DELAY NOTICE of this episode */
+  bool age_problem_noted; /* the message age WARNING of this episode */
 } pop3_instance_t;
 
 /* Monitors read from the configuration, handed to collectd at init. */
@@ -357,6 +358,32 @@ static void note_pipelining(const pop3_instance_t *inst,
          label, pop3_auth_name(r->auth_used));
 }
 
+/* duration/oldest_message and duration/newest_message (seconds since the
+ * message arrived); a problem reading them is
+ * said once per episode, and its end once. A date in the future (a wrong
+ * clock somewhere) counts as age 0. */
+static void dispatch_age(pop3_instance_t *inst, const pop3_result_t *r) {
+  const pop3_monitor_t *m = inst->monitor;
+  if (!r->age_wanted)
+    return;
+  if (r->age.dated > 0) {
+    dispatch(m, "duration", "oldest_message", r->oldest_age > 0 ? r->oldest_age : 0);
+    dispatch(m, "duration", "newest_message", r->newest_age > 0 ? r->newest_age : 0);
+  }
+  char label[LABEL_MAX];
+  bool problem = r->age.problem[0] != '\0';
+  if (problem == inst->age_problem_noted)
+    return;
+  inst->age_problem_noted = problem;
+  pop3_report_label(m, label, sizeof(label));
+  if (problem)
+    WARNING("pop3 plugin: %s: message age %s: %s", label,
+            r->age.dated > 0 ? "from fewer messages" : "unavailable",
+            r->age.problem);
+  else
+    INFO("pop3 plugin: %s: message age available again", label);
+}
+
 static void on_result(const pop3_result_t *r, void *arg) {
   pop3_instance_t *inst = arg;
   const pop3_monitor_t *m = inst->monitor;
@@ -382,6 +409,7 @@ static void on_result(const pop3_result_t *r, void *arg) {
     double left = difftime((time_t)r->cert_not_after, time(NULL));
     dispatch(m, "timeleft", "certificate", left > 0 ? left : 0);
   }
+  dispatch_age(inst, r);
   report_success(inst, r);
 }
 

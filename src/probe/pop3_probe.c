@@ -44,6 +44,11 @@ static const char usage_text[] =
     "  --warning RANGE        WARNING when the message count is outside RANGE\n"
     "  --critical RANGE       CRITICAL likewise (Nagios ranges: 10, 10:, ~:10,\n"
     "                         10:20, @10:20)\n"
+    "  --age                  read the message age (CollectMessageAge)\n"
+    "  --age-scan N           messages read at each end (MessageAgeScan)\n"
+    "  --age-warning RANGE    WARNING when the oldest message's age in seconds\n"
+    "                         is outside RANGE (implies --age)\n"
+    "  --age-critical RANGE   CRITICAL likewise\n"
     "  --help\n";
 
 /* --- Nagios ranges ------------------------------------------------------ */
@@ -209,6 +214,8 @@ static int add_password_file(conf_text_t *b, const char *path) {
 typedef struct {
   const char *config, *monitor, *name;
   range_t warning, critical;
+  range_t age_warning, age_critical;
+  bool age; /* --age or an age threshold: CollectMessageAge true */
   conf_text_t *block; /* the options given by flags, as configuration */
 } probe_args_t;
 
@@ -221,7 +228,8 @@ static int unknown(const char *fmt, const char *arg) {
 
 static int parse_args(int argc, char **argv, probe_args_t *a) {
   enum { O_PORT = 256, O_PWFILE, O_AUTH, O_TOKEN, O_CACERT, O_NOPEER,
-         O_NOHOST, O_TIMEOUT, O_NAME, O_CONFIG, O_MONITOR, O_WARN, O_CRIT };
+         O_NOHOST, O_TIMEOUT, O_NAME, O_CONFIG, O_MONITOR, O_WARN, O_CRIT,
+         O_AGE, O_AGE_SCAN, O_AGE_WARN, O_AGE_CRIT };
   static const struct option options[] = {
       {"host", required_argument, NULL, 'H'},
       {"port", required_argument, NULL, O_PORT},
@@ -240,6 +248,10 @@ static int parse_args(int argc, char **argv, probe_args_t *a) {
       {"monitor", required_argument, NULL, O_MONITOR},
       {"warning", required_argument, NULL, O_WARN},
       {"critical", required_argument, NULL, O_CRIT},
+      {"age", no_argument, NULL, O_AGE},
+      {"age-scan", required_argument, NULL, O_AGE_SCAN},
+      {"age-warning", required_argument, NULL, O_AGE_WARN},
+      {"age-critical", required_argument, NULL, O_AGE_CRIT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   conf_text_t *b = a->block;
@@ -267,13 +279,24 @@ static int parse_args(int argc, char **argv, probe_args_t *a) {
     case O_CONFIG: a->config = optarg; break;
     case O_MONITOR: a->monitor = optarg; break;
     case O_PORT:
-    case O_TIMEOUT: {
+    case O_TIMEOUT:
+    case O_AGE_SCAN: {
       double v = strtod(optarg, &end);
-      if (*optarg == '\0' || *end != '\0' ||
-          add_number(b, opt == O_PORT ? "Port" : "Timeout", v) != 0)
+      const char *key = opt == O_PORT      ? "Port"
+                        : opt == O_TIMEOUT ? "Timeout"
+                                           : "MessageAgeScan";
+      if (*optarg == '\0' || *end != '\0' || add_number(b, key, v) != 0)
         return unknown("not a number: %s", optarg);
       break;
     }
+    case O_AGE: a->age = true; break;
+    case O_AGE_WARN:
+    case O_AGE_CRIT:
+      a->age = true;
+      if (parse_range(optarg, opt == O_AGE_WARN ? &a->age_warning
+                                                : &a->age_critical) != 0)
+        return unknown("not a threshold range: %s", optarg);
+      break;
     case O_WARN:
     case O_CRIT:
       if (parse_range(optarg, opt == O_WARN ? &a->warning : &a->critical) != 0)
@@ -291,6 +314,9 @@ static int parse_args(int argc, char **argv, probe_args_t *a) {
     return unknown("unexpected argument: %s", argv[optind]);
   if ((a->config == NULL) != (a->monitor == NULL))
     return unknown("%s", "--config and --monitor go together");
+  if (a->config != NULL && a->block->text != NULL)
+    return unknown("%s", "with --config the <Monitor> block sets the "
+                         "options; only --age and the thresholds may be added");
   return STATE_OK;
 }
 
@@ -348,6 +374,20 @@ static pop3_monitor_t *monitor_from_flags(const probe_args_t *a) {
 
 /* --- output --------------------------------------------------------------- */
 
+static void print_age(const pop3_result_t *r) {
+  if (!r->age_wanted)
+    return;
+  const pop3_age_t *age = &r->age;
+  if (age->dated > 0) {
+    printf("  duration/oldest_message = %.0f (%s: field)\n", r->oldest_age,
+           pop3_date_source_name(age->oldest_source));
+    printf("  duration/newest_message = %.0f (%s: field)\n", r->newest_age,
+           pop3_date_source_name(age->newest_source));
+  }
+  printf("message age: %u header(s) read, %u dated%s%s\n", age->read,
+         age->dated, age->problem[0] ? "; " : "", age->problem);
+}
+
 static void print_details(const pop3_monitor_t *m, const pop3_result_t *r) {
   char caps[512];
   if (r->ok) {
@@ -356,6 +396,7 @@ static void print_details(const pop3_monitor_t *m, const pop3_result_t *r) {
     printf("  email_count = %" PRIu64 "\n", r->message_count);
     printf("  bytes/mailbox_size = %" PRIu64 "\n", r->mailbox_size);
     printf("  response_time = %.6f\n", r->response_time);
+    print_age(r);
   }
   printf("phases (s):");
   for (int p = POP3_PHASE_RESOLVE; p <= POP3_PHASE_STAT; p++)
@@ -379,15 +420,56 @@ static void print_details(const pop3_monitor_t *m, const pop3_result_t *r) {
   printf("capabilities: %s\n", caps);
 }
 
+/* A threshold as perfdata shows it: the plain "0..max" form only. */
+static void perf_threshold(const range_t *r, char *buf, size_t size) {
+  buf[0] = '\0';
+  if (r->set && !r->inside && r->low == 0)
+    snprintf(buf, size, "%.15g", r->high);
+}
+
 static void print_perfdata(const probe_args_t *a, const pop3_result_t *r) {
-  char warn[32] = "", crit[32] = "";
-  if (a->warning.set && !a->warning.inside && a->warning.low == 0)
-    snprintf(warn, sizeof(warn), "%g", a->warning.high);
-  if (a->critical.set && !a->critical.inside && a->critical.low == 0)
-    snprintf(crit, sizeof(crit), "%g", a->critical.high);
+  char warn[32], crit[32];
+  perf_threshold(&a->warning, warn, sizeof(warn));
+  perf_threshold(&a->critical, crit, sizeof(crit));
   printf(" | messages=%" PRIu64 ";%s;%s;0 size=%" PRIu64
          "B;;;0 time=%.6fs;;;0",
          r->message_count, warn, crit, r->mailbox_size, r->response_time);
+  if (!r->age_wanted || r->age.dated == 0)
+    return;
+  perf_threshold(&a->age_warning, warn, sizeof(warn));
+  perf_threshold(&a->age_critical, crit, sizeof(crit));
+  printf(" oldest=%.0fs;%s;%s;0 newest=%.0fs;;;0",
+         r->oldest_age > 0 ? r->oldest_age : 0, warn, crit,
+         r->newest_age > 0 ? r->newest_age : 0);
+}
+
+static int worse(int a, int b) {
+  static const int rank[] = {[STATE_OK] = 0, [STATE_UNKNOWN] = 1,
+                             [STATE_WARNING] = 2, [STATE_CRITICAL] = 3};
+  return rank[b] > rank[a] ? b : a;
+}
+
+/* The state of the age thresholds, and its words for the first line. An
+ * empty mailbox has no old message: OK. */
+static int age_verdict(const probe_args_t *a, const pop3_result_t *r,
+                       char *text, size_t size) {
+  text[0] = '\0';
+  if (!r->age_wanted)
+    return STATE_OK;
+  if (r->age.dated == 0) {
+    if (r->message_count == 0)
+      return STATE_OK;
+    snprintf(text, size, ", message age unavailable: %s",
+             r->age.problem[0] ? r->age.problem : "no date found");
+    return a->age_warning.set || a->age_critical.set ? STATE_UNKNOWN
+                                                     : STATE_OK;
+  }
+  double oldest = r->oldest_age > 0 ? r->oldest_age : 0;
+  snprintf(text, size, ", oldest %.0f s old, newest %.0f s", oldest,
+           r->newest_age > 0 ? r->newest_age : 0);
+  return range_alerts(&a->age_critical, oldest)  ? STATE_CRITICAL
+         : range_alerts(&a->age_warning, oldest) ? STATE_WARNING
+                                                 : STATE_OK;
 }
 
 static int verdict(const probe_args_t *a, const pop3_monitor_t *m,
@@ -403,9 +485,11 @@ static int verdict(const probe_args_t *a, const pop3_monitor_t *m,
   int state = range_alerts(&a->critical, count)  ? STATE_CRITICAL
               : range_alerts(&a->warning, count) ? STATE_WARNING
                                                  : STATE_OK;
-  printf("POP3 %s - %s: %" PRIu64 " messages, %" PRIu64 " bytes in %.3f s",
+  char age[POP3_ERROR_MAX + 64];
+  state = worse(state, age_verdict(a, r, age, sizeof(age)));
+  printf("POP3 %s - %s: %" PRIu64 " messages, %" PRIu64 " bytes in %.3f s%s",
          state_names[state], label, r->message_count, r->mailbox_size,
-         r->response_time);
+         r->response_time, age);
   print_perfdata(a, r);
   printf("\n");
   return state;
@@ -425,6 +509,8 @@ int main(int argc, char **argv) {
   text_free(&block);
   if (m == NULL)
     return STATE_UNKNOWN;
+  if (a.age)
+    m->collect_age = true;
   SSL_CTX *ctx = NULL;
   char err[POP3_ERROR_MAX];
   if (pop3_monitor_uses_tls(m) &&

@@ -154,6 +154,37 @@ run 3 --host 127.0.0.1 --user x --password-file /etc/hostname --timeout soon
 expect "^POP3 UNKNOWN - not a number: soon" "a bad number: UNKNOWN"
 run 3 --host 127.0.0.1 --user x --password-file /etc/hostname --warning 5:1
 expect "^POP3 UNKNOWN - not a threshold range: 5:1" "a bad range: UNKNOWN"
+# message age: the test Dovecot's messages arrived 10 minutes apart, the
+# last 10 minutes before it started (top-most Received:)
+many_pw="$dir/many.password"
+printf '%s\n' "$POP3_PASS_MANY" > "$many_pw"
+many=(--host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_MANY" --password-file "$many_pw")
+before=$(date +%s)
+run 1 "${many[@]}" --age-warning 3600 --age-critical 100000000 --age-scan 2
+after=$(date +%s)
+expect "^POP3 WARNING - .*: $POP3_MANY_COUNT messages, $POP3_MANY_SIZE bytes in [0-9.]+ s, oldest [0-9]+ s old, newest [0-9]+ s \| .* oldest=[0-9]+s;3600;100000000;0 newest=[0-9]+s;;;0$" \
+  "age: WARNING over the oldest message's age, with perfdata"
+oldest=$(sed -n 's/.*oldest=\([0-9]*\)s.*/\1/p' <<<"$out")
+newest=$(sed -n 's/.*newest=\([0-9]*\)s.*/\1/p' <<<"$out")
+if (( oldest < before - POP3_MANY_FIRST_DATE - 1 || oldest > after - POP3_MANY_FIRST_DATE + 1 ||
+      newest < before - POP3_MANY_LAST_DATE - 1 || newest > after - POP3_MANY_LAST_DATE + 1 )); then
+  echo "FAIL: age $oldest/$newest s, expected $((before - POP3_MANY_FIRST_DATE))/$((before - POP3_MANY_LAST_DATE)) s (+ the run)"
+  exit 1
+fi
+passed=$((passed + 1)); echo "ok $passed - age: oldest $oldest s and newest $newest s match the dates written"
+expect "^  duration/oldest_message = [0-9]+ \(Received: field\)$" "age: the values the plugin would dispatch, from Received:"
+expect "^message age: 4 header\(s\) read, 4 dated$" "age: --age-scan 2 reads two headers at each end"
+run 2 "${many[@]}" --age-critical 3600
+expect "^POP3 CRITICAL - .*oldest [0-9]+ s old" "age: CRITICAL over the critical range"
+empty_pw="$dir/empty.password"
+printf '%s\n' "$POP3_PASS_EMPTY" > "$empty_pw"
+run 0 --host 127.0.0.1 --port "$POP3_PLAIN_PORT" --user "$POP3_USER_EMPTY" --password-file "$empty_pw" --age-critical 1
+expect "^POP3 OK - .*: 0 messages, 0 bytes in [0-9.]+ s \| messages=0;;;0 size=0B;;;0 time=[0-9.]+s;;;0$" \
+  "age: an empty mailbox has no old message, and no age perfdata"
+run 3 "${many[@]}" --age-warning 10:1
+expect "^POP3 UNKNOWN - not a threshold range: 10:1" "age: a bad range: UNKNOWN"
+run 3 "${many[@]}" --age-scan 17
+expect "^POP3 UNKNOWN - .*MessageAgeScan: 17 is not a whole number from 1 to 16" "age: --age-scan is checked like MessageAgeScan"
 run 0 --help
 expect "^usage: pop3-probe" "--help prints the usage"
 echo "# probe: $passed checks passed"

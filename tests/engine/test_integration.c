@@ -115,6 +115,69 @@ static void dovecot_tls(const char *host, bool ssl, const char *who) {
   ck_assert(r.tls_version[6] >= '2');
 }
 
+/* The wall clock, as the dates in the headers count. */
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The age of `date` seen between before and after, within a second. */
+static void assert_age(double age, int64_t date, double before, double after,
+                       const char *what) {
+  ck_assert_msg(age >= before - (double)date - 1 &&
+                    age <= after - (double)date + 1,
+                "%s: age %.3f s, expected %.3f..%.3f", what, age,
+                before - (double)date, after - (double)date);
+}
+
+/* Message age against Dovecot: the dates are the top-most Received: lines
+ * the harness wrote (POP3_X_FIRST_DATE and _LAST_DATE). */
+static void dovecot_age(int mode, const char *who, unsigned scan) {
+  char user_key[64], pass_key[64], first_key[64], last_key[64];
+  snprintf(user_key, sizeof(user_key), "POP3_USER_%s", who);
+  snprintf(pass_key, sizeof(pass_key), "POP3_PASS_%s", who);
+  snprintf(first_key, sizeof(first_key), "POP3_%s_FIRST_DATE", who);
+  snprintf(last_key, sizeof(last_key), "POP3_%s_LAST_DATE", who);
+  pop3_monitor_t m = monitor("localhost",
+                             env_int(mode == 1 ? "POP3S_PORT" : "POP3_PLAIN_PORT"),
+                             env(user_key), env(pass_key));
+  m.ssl = mode == 1;
+  m.starttls = mode == 2;
+  m.collect_age = true;
+  m.age_scan = scan;
+  pop3_result_t r;
+  double before = wall_now();
+  collect(&m, env("POP3_TEST_CA"), &r);
+  double after = wall_now();
+  assert_values(&r, who);
+  ck_assert(r.age_wanted);
+  ck_assert_msg(r.age.problem[0] == '\0', "age problem: %s", r.age.problem);
+  uint64_t count = r.message_count;
+  if (count == 0) {
+    ck_assert_uint_eq(r.age.read, 0); /* an empty mailbox: no age */
+    ck_assert_uint_eq(r.age.dated, 0);
+    return;
+  }
+  unsigned want = count <= 2 * scan ? (unsigned)count : 2 * scan;
+  ck_assert_uint_eq(r.age.read, want);
+  ck_assert_uint_eq(r.age.dated, want);
+  ck_assert_int_eq(r.age.oldest, (int64_t)env_u64(first_key));
+  ck_assert_int_eq(r.age.newest, (int64_t)env_u64(last_key));
+  ck_assert_int_eq(r.age.oldest_source, POP3_DATE_RECEIVED);
+  assert_age(r.oldest_age, r.age.oldest, before, after, "oldest");
+  assert_age(r.newest_age, r.age.newest, before, after, "newest");
+}
+
+START_TEST(age_plain_many) { dovecot_age(0, "MANY", 1); }
+END_TEST
+START_TEST(age_ssl_few_scan_16) { dovecot_age(1, "FEW", 16); }
+END_TEST
+START_TEST(age_starttls_many_scan_16) { dovecot_age(2, "MANY", 16); }
+END_TEST
+START_TEST(age_plain_empty) { dovecot_age(0, "EMPTY", 1); }
+END_TEST
+
 START_TEST(ssl_ipv4) { dovecot_tls("127.0.0.1", true, "FEW"); }
 END_TEST
 START_TEST(ssl_ipv6) { dovecot_tls("::1", true, "MANY"); }
@@ -442,6 +505,66 @@ START_TEST(fake_stat_garbage) {
 }
 END_TEST
 
+/* The fake server's message n arrived TOP_EPOCH + 60 n (fake_pop3.py). */
+#define TOP_EPOCH 1796119200
+
+static void fake_age(const char *scenario, double timeout, pop3_result_t *r) {
+  int port = fake_start(scenario);
+  pop3_monitor_t m = monitor("127.0.0.1", port, "alice", "secret");
+  m.timeout = timeout;
+  m.collect_age = true;
+  m.age_scan = 1;
+  double start = pop3_now();
+  collect(&m, NULL, r);
+  ck_assert_msg(pop3_now() - start < timeout + 0.5, "took %.2f s",
+                pop3_now() - start);
+  /* whatever the headers do, the values stand */
+  ck_assert_msg(r->ok, "%s", r->error.message);
+  ck_assert_uint_eq(r->message_count, 7);
+  ck_assert_uint_eq(r->mailbox_size, 123456);
+  ck_assert(r->age_wanted);
+}
+
+START_TEST(fake_age_first_and_last) {
+  pop3_result_t r;
+  fake_age("ok", 5, &r);
+  ck_assert_uint_eq(r.age.dated, 2);
+  ck_assert_int_eq(r.age.oldest, TOP_EPOCH + 60);
+  ck_assert_int_eq(r.age.newest, TOP_EPOCH + 7 * 60);
+  ck_assert(fake_log_contains("TOP 1 0") && fake_log_contains("TOP 7 0"));
+  ck_assert(!fake_log_contains("TOP 2 0") && !fake_log_contains("RETR"));
+}
+END_TEST
+
+/* A server that never answers TOP holds the values back until the Timeout,
+ * no longer; they are then handed over without the age. */
+START_TEST(fake_age_top_hang) {
+  pop3_result_t r;
+  fake_age("top-hang", 1.5, &r);
+  ck_assert_uint_eq(r.age.dated, 0);
+  ck_assert_msg(strstr(r.age.problem, "Timeout") != NULL, "%s",
+                r.age.problem);
+}
+END_TEST
+
+START_TEST(fake_age_top_refused) {
+  pop3_result_t r;
+  fake_age("top-err", 5, &r);
+  ck_assert_uint_eq(r.age.dated, 0);
+  ck_assert_str_eq(r.age.problem,
+                   "server refused TOP 1 0: \"[SYS/PERM] no TOP here\"");
+}
+END_TEST
+
+START_TEST(fake_age_header_endless) {
+  pop3_result_t r;
+  fake_age("top-endless", 5, &r);
+  ck_assert_uint_eq(r.age.dated, 0);
+  ck_assert_msg(strstr(r.age.problem, "longer than 65536 bytes") != NULL,
+                "%s", r.age.problem);
+}
+END_TEST
+
 START_TEST(fake_stat_err) {
   pop3_result_t r;
   fake_collect("stat-err", 5, &r);
@@ -469,6 +592,10 @@ int main(void) {
   TCase *dovecot = tcase_create("dovecot");
   tcase_set_timeout(dovecot, 30);
   tcase_add_test(dovecot, plain_empty_mailbox);
+  tcase_add_test(dovecot, age_plain_many);
+  tcase_add_test(dovecot, age_ssl_few_scan_16);
+  tcase_add_test(dovecot, age_starttls_many_scan_16);
+  tcase_add_test(dovecot, age_plain_empty);
   tcase_add_test(dovecot, plain_few_messages);
   tcase_add_test(dovecot, plain_many_messages);
   tcase_add_test(dovecot, plain_ipv6);
@@ -506,6 +633,10 @@ int main(void) {
   tcase_add_test(fake, fake_drop_after_connect);
   tcase_add_test(fake, fake_stat_garbage);
   tcase_add_test(fake, fake_stat_err);
+  tcase_add_test(fake, fake_age_first_and_last);
+  tcase_add_test(fake, fake_age_top_hang);
+  tcase_add_test(fake, fake_age_top_refused);
+  tcase_add_test(fake, fake_age_header_endless);
   tcase_add_test(fake, fake_stls_inject);
   suite_add_tcase(s, fake);
 

@@ -9,13 +9,16 @@
  *           capabilities, stalled reads)
  *   byte 1  user (low nibble) and password (high nibble) from tables with
  *           empty, long, line-breaking and non-ASCII values
- *   byte 2  login mechanism (when the core has several)
+ *   byte 2  login mechanism (low nibble, when the core has several); bit 4
+ *           PIPELINING in the cached capabilities; bits 5-7 the message
+ *           age's scan (0: off), when the core has it
  *   byte 3  seed of the read chunking (whole, one byte, random splits)
  *
  * Invariants (abort on violation): feed never takes more than it is given,
  * nor nothing while it still wants input; output is whole CRLF-terminated
  * commands from the read-only set (CAPA STLS USER PASS APOP AUTH STAT QUIT
- * and SASL responses), nothing but STLS goes out in clear text when
+ * NOOP "TOP n 0" and SASL responses), TOP only with the age on, after STAT
+ * and for at most twice the scan's messages, nothing but STLS goes out in clear text when
  * StartTLS is on, nothing follows STLS before the handshake; the session
  * ends after EOF; an error is one printable line naming a known phase, and
  * never contains the password unless the server itself sent it; STAT values
@@ -101,9 +104,38 @@ typedef struct {
   bool stat_sent;
   bool quit_sent;
   bool stall;         /* stalled reads may send NOOP, then STAT and QUIT */
+  unsigned age_scan;  /* options.age_scan */
+  unsigned tops;      /* TOP commands sent since the last STAT */
   char pending[POP3_OUTPUT_MAX + POP3_COMMAND_MAX]; /* partial command */
   size_t pending_len;
 } driver_t;
+
+/* "TOP n 0": a header, never a body, of a message numbered from 1. */
+static void check_top(driver_t *d, const char *line, size_t len) {
+  CHECK(d->age_scan > 0, "TOP with the age off");
+  CHECK(d->stat_sent, "TOP before STAT");
+  CHECK(++d->tops <= 2 * d->age_scan, "TOP %u times for a scan of %u",
+        d->tops, d->age_scan);
+  CHECK(len >= 7 && line[4] >= '1' && line[4] <= '9' &&
+            memcmp(line + len - 2, " 0", 2) == 0,
+        "malformed TOP: \"%.*s\"", (int)len, line);
+  for (size_t i = 4; i < len - 2; i++)
+    CHECK(line[i] >= '0' && line[i] <= '9', "TOP with a bad number");
+}
+
+static void check_age(const pop3_session_t *s, const driver_t *d, bool stat) {
+  const pop3_age_t *age = pop3_session_age(s);
+  CHECK((age != NULL) == (stat && d->age_scan > 0), "age without STAT");
+  if (age == NULL)
+    return;
+  CHECK(age->done && pop3_session_values_ready(s), "age not done at the end");
+  CHECK(age->dated <= age->read && age->read <= 2 * d->age_scan,
+        "age: %u dated of %u read", age->dated, age->read);
+  CHECK(age->dated == 0 || age->oldest <= age->newest, "oldest after newest");
+  size_t n = strnlen(age->problem, sizeof(age->problem));
+  CHECK(n < sizeof(age->problem) && printable(age->problem),
+        "age problem not a printable line");
+}
 
 /* Checks one complete command line (CRLF stripped). */
 static void check_command(driver_t *d, const char *line, size_t len) {
@@ -136,6 +168,9 @@ static void check_command(driver_t *d, const char *line, size_t len) {
     CHECK(!clear, "STAT in clear text although StartTLS is required");
     CHECK(vlen == len, "STAT with an argument");
     d->stat_sent = true;
+    d->tops = 0;
+  } else if (strcmp(verb, "TOP") == 0) {
+    check_top(d, line, len);
   } else if (strcmp(verb, "NOOP") == 0) {
     /* the probe after a silence: only behind a pipelined STAT */
     CHECK(d->stall && d->stat_sent && !clear && vlen == len,
@@ -229,6 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 .pipelining = (data[2] & 0x10) != 0,
                                 .resp_codes = true,
                                 .stls = (flags & 1) != 0,
+                                .top = true,
                                 .login_delay = -1};
   snprintf(cached.sasl, sizeof(cached.sasl), "PLAIN LOGIN XOAUTH2 OAUTHBEARER");
   opts.auth = (pop3_auth_t)((data[2] & 0x0f) % 7);
@@ -238,6 +274,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   opts.host = "mail.example.com";
   opts.port = 995;
   bool stall = (flags & 0x80) != 0;
+#ifdef POP3_AGE_SCAN_MAX
+  opts.age_scan = data[2] >> 5;
+#endif
 #endif
 
   pop3_session_t s;
@@ -245,6 +284,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   driver_t d = {.starttls = opts.starttls};
 #ifdef POP3_PIPELINE_MAX
   d.stall = stall;
+#endif
+#ifdef POP3_AGE_SCAN_MAX
+  d.age_scan = opts.age_scan;
 #endif
   size_t pos = 0;
   size_t timeout_at = (flags & 0x10) ? data[3] % 16 : SIZE_MAX;
@@ -345,6 +387,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (stat && d.starttls)
     CHECK(d.tls_done, "values over clear text although StartTLS");
   check_capabilities(pop3_session_capabilities(&s));
+#ifdef POP3_AGE_SCAN_MAX
+  check_age(&s, &d, stat);
+#endif
   (void)pop3_phase_name(pop3_session_phase(&s));
   /* the output buffer beyond output_peak was never written by this
    * session: pop3_session_init leaves the buffers alone */

@@ -94,16 +94,21 @@ sign_leaf() {
 # with the users, passwords, and the counts/sizes computed from the written files.
 make_mail() {
     "$PY" - "$1" "$MAIL_USER" "$MAIL_GROUP" <<'EOF'
-import grp, os, pwd, secrets, sys
+import email.utils, grp, os, pwd, secrets, sys, time
+started = time.time()
 
 top, mail_user, mail_group = sys.argv[1:4]
 uid = pwd.getpwnam(mail_user).pw_uid
 gid = grp.getgrnam(mail_group).gr_gid
 
-def message(user, n, body_lines):
+def message(user, n, body_lines, arrived):
     # Every line ends with CRLF: Dovecot's STAT counts sizes as if lines ended
     # with CRLF, so writing CRLF makes the file size the exact STAT size.
+    # The top-most Received: says when the message arrived (its age); Date:
+    # is older and the same for all, so a reader that took it would show.
+    when = email.utils.formatdate(arrived, usegmt=True)
     head = [
+        f"Received: from sender.example.test by localhost (test); {when}",
         "Return-Path: <sender@example.test>",
         "From: Test Sender <sender@example.test>",
         f"To: {user}@example.test",
@@ -121,7 +126,7 @@ def message(user, n, body_lines):
 # user -> number of body lines of each message (sizes differ per message)
 users = {
     "empty": [],
-    "few": [3, 120, 2500],                          # 347, 3964, 77792 bytes
+    "few": [3, 120, 2500],                          # about 0.4, 4 and 78 KB
     "many": [5 + (i * 37) % 90 for i in range(1200)],
     "bearer": [11, 640],                            # logs in with a token
 }
@@ -139,8 +144,10 @@ for user, bodies in users.items():
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(maildir, sub), mode=0o700)
     total = 0
+    # arrivals 10 minutes apart, the last one 10 minutes ago
+    arrived = [int(started) - (len(bodies) - n + 1) * 600 for n in range(1, len(bodies) + 1)]
     for n, lines in enumerate(bodies, 1):
-        data = message(user, n, lines)
+        data = message(user, n, lines, arrived[n - 1])
         # Maildir name with S= (physical size); no W= so Dovecot computes the
         # virtual (STAT) size itself and a wrong computation here would show.
         name = f"{1700000000 + n}.M{n}P{os.getpid()}.pop3test,S={len(data)}:2,"
@@ -158,6 +165,9 @@ for user, bodies in users.items():
     env[f"POP3_PASS_{up}"] = password
     env[f"POP3_{up}_COUNT"] = len(bodies)
     env[f"POP3_{up}_SIZE"] = total
+    if arrived:
+        env[f"POP3_{up}_FIRST_DATE"] = arrived[0]
+        env[f"POP3_{up}_LAST_DATE"] = arrived[-1]
     if user == "few":
         pwfile = os.path.join(top, "few.password")
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

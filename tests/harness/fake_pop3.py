@@ -44,6 +44,7 @@ safety net: 64 GiB or 60 s per connection) or server-stopping.
 
 import argparse
 import base64
+import email.utils
 import itertools
 import os
 import signal
@@ -64,6 +65,7 @@ FLOOD_MAX_BYTES = 64 * 1024 ** 3
 DRIP_DELAY = 0.1      # seconds between two bytes of a dripping server
 PASSWORD = "secret"
 
+TOP_EPOCH = 1796119200  # Tue, 01 Dec 2026 10:00:00 +0000: message n arrived 60 n later
 DROP = "<drop>"       # reply sentinel: close the connection without answering
 HOLD = "<hold>"       # reply sentinel: answer nothing, keep reading commands
 
@@ -122,6 +124,9 @@ FLOODS = {
     "line": (b"+OK ", b"x" * (1024 * 1024)),
     # status lines, whatever was asked
     "ok": (b"", b"+OK\r\n" * (256 * 1024)),
+    # a message header that never ends
+    "header": (b"+OK\r\nReceived: by fake; Tue, 01 Dec 2026 10:00:00 +0000\r\n",
+               _block(lambda i: b"X-Header-%06d: endless header\r\n" % i)),
 }
 
 
@@ -225,6 +230,11 @@ SCENARIOS = {
                          " with a successful login are lost and the next one"
                          " gets -ERR Unrecognized command",
                          {"after_login": "garble"}),
+    "top-hang": ("correct server that never answers TOP",
+                 {"replies": {"TOP": HOLD}}),
+    "top-err": ("correct server refusing TOP", {"replies": {"TOP": "-ERR [SYS/PERM] no TOP here"}}),
+    "top-endless": ("correct server whose answer to TOP never ends",
+                    {"endless": ("TOP", "header")}),
     "stat-slow": ("correct server answering STAT after 0.6 s",
                   {"stat_delay": 0.6}),
     "drip": ("correct session, every byte (greeting too) sent alone 100 ms"
@@ -492,6 +502,21 @@ class Session:
             self.buf = b""
             self.garble_next = mode == "garble"
 
+    def top(self, arg):
+        """TOP n 0: the header of message n, which arrived TOP_EPOCH + 60 n
+        (top-most Received:), of as many messages as STAT counts."""
+        words = arg.split()
+        stat = self.sc["stat"].split()
+        count = int(stat[1]) if len(stat) > 1 and stat[1].isdigit() else 0
+        if len(words) != 2 or not words[0].isdigit() or \
+                not 1 <= int(words[0]) <= count:
+            return "-ERR No such message."
+        n = int(words[0])
+        when = email.utils.formatdate(TOP_EPOCH + 60 * n, usegmt=True)
+        return ["+OK", f"Received: from client by fake; {when}",
+                "Date: Mon, 01 Jan 2024 00:00:00 +0000",
+                f"Subject: message {n}", "", "."]
+
     def dispatch(self, cmd, arg):
         """The reply to one command (None: nothing to send)."""
         if self.garble_next:
@@ -505,6 +530,8 @@ class Session:
             return self.stls()
         if cmd == "NOOP":
             return "+OK"
+        if cmd == "TOP" and self.logged_in:
+            return self.top(arg)
         if cmd == "QUIT":
             return "+OK Bye."
         if self.logged_in:

@@ -275,6 +275,7 @@ enum {
   F_FLOOD = 1 << 9,       /* a hostile server that keeps talking: scheduled
                              reads, the healthy monitor's schedule watched,
                              shutdown timed while it still sends */
+  F_AGE = 1 << 10,        /* CollectMessageAge true */
 };
 
 typedef struct {
@@ -481,6 +482,8 @@ static char *row_config(const fault_row_t *row, const char *host, int port) {
     fprintf(fh, "    SSL true\n");
   if (row->flags & F_STARTTLS)
     fprintf(fh, "    StartTLS true\n");
+  if (row->flags & F_AGE)
+    fprintf(fh, "    CollectMessageAge true\n");
   if ((row->flags & (F_SSL | F_STARTTLS)) && !(row->flags & F_NO_CA))
     fprintf(fh, "    CACert \"%s\"\n", ca_path());
   fprintf(fh, "  </Monitor>\n  <Monitor \"healthy\">\n");
@@ -1740,6 +1743,76 @@ static void pipelining_case(const char *scenario, bool mishandled) {
   ph_set_log_file(NULL);
 }
 
+/* Message age from a server whose TOP misbehaves: the values still come
+ * every time, within the Timeout, without any age; one WARNING says why,
+ * once, and no failure is reported. With a correct server both ages come. */
+static void age_case(const char *scenario, const char *why, double timeout) {
+  char dir[512], path[600], server[64];
+  log_dir_for(scenario, dir, sizeof(dir));
+  snprintf(path, sizeof(path), "%s/host.log", dir);
+  unlink(path);
+  ck_assert_int_eq(ph_set_log_file(path), 0);
+  fake_t srv;
+  snprintf(server, sizeof(server), "%s/server", scenario);
+  fake_start(&srv, server, scenario, NULL, "127.0.0.1", 0, fault_password);
+  ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
+  fault_row_t row = {.name = scenario, .timeout = timeout, .flags = F_AGE};
+  char *text = row_config(&row, "127.0.0.1", srv.port);
+  oconfig_item_t *root;
+  ck_assert_int_eq(ph_config(parse_plugin_block(text, &root)), 0);
+  ck_assert_int_eq(ph_init(), 0);
+  double t0 = ph_now();
+  for (int i = 0; i < 2; i++) {
+    double t = ph_now();
+    collect_once(&srv, timeout + 0.5);
+    ck_assert_msg(ph_now() - t < timeout + 0.5, "values after %.2f s",
+                  ph_now() - t);
+  }
+  ph_filter_t ages = {.kind = PH_VALUE, .plugin_instance = "fault",
+                      .type = "duration", .type_instance = "oldest_message",
+                      .since = t0};
+  ph_filter_t warnings = {.kind = PH_LOG, .severity = LOG_WARNING,
+                          .contains = "monitor \"fault\"",
+                          .contains2 = "message age", .since = t0};
+  if (why == NULL) {
+    ck_assert_uint_eq(ph_count(&ages), 2);
+    ck_assert_uint_eq(ph_count(&warnings), 0);
+  } else {
+    ck_assert_uint_eq(ph_count(&ages), 0);
+    ck_assert_uint_eq(ph_count(&warnings), 1);
+    warnings.contains2 = why;
+    ck_assert_msg(ph_count(&warnings) == 1, "no WARNING saying \"%s\"", why);
+  }
+  ck_assert_uint_eq(ph_count(&(ph_filter_t){.kind = PH_NOTIFICATION,
+                                            .severity = NOTIF_FAILURE,
+                                            .since = t0}),
+                    0);
+  ck_assert(fake_log_count(&srv, " RETR") == 0 &&
+            fake_log_count(&srv, " DELE") == 0);
+  assert_no_password();
+  ck_assert_int_eq(ph_host_errors(), 0);
+  ph_shutdown();
+  ph_unload();
+  pop3_conffile_free(root);
+  free(text);
+  fake_stop(&srv);
+  ph_set_log_file(NULL);
+}
+
+START_TEST(age_from_a_correct_server) { age_case("ok", NULL, 3); }
+END_TEST
+
+START_TEST(age_top_unanswered) { age_case("top-hang", "Timeout", 1.5); }
+END_TEST
+
+START_TEST(age_top_refused) { age_case("top-err", "refused TOP 1 0", 3); }
+END_TEST
+
+START_TEST(age_header_endless) {
+  age_case("top-endless", "longer than 65536 bytes", 3);
+}
+END_TEST
+
 START_TEST(pipeline_lost_goes_lockstep) {
   pipelining_case("pipeline-lost", true);
 }
@@ -1791,6 +1864,13 @@ int main(void) {
   tcase_add_test(pipe, pipeline_garbled_goes_lockstep);
   tcase_add_test(pipe, slow_stat_keeps_pipelining);
   suite_add_tcase(s, pipe);
+  TCase *age = tcase_create("message-age");
+  tcase_set_timeout(age, 30);
+  tcase_add_test(age, age_from_a_correct_server);
+  tcase_add_test(age, age_top_unanswered);
+  tcase_add_test(age, age_top_refused);
+  tcase_add_test(age, age_header_endless);
+  suite_add_tcase(s, age);
   TCase *config = tcase_create("bad-config");
   tcase_set_timeout(config, 30);
   tcase_add_test(config, bad_configurations);

@@ -199,6 +199,19 @@ START_TEST(test_collect_switches) {
   ck_assert_ptr_nonnull(m);
   ck_assert(!m->collect_timings && !m->collect_certificate &&
             !m->collect_availability);
+  ck_assert(!m->collect_age); /* off by default: it costs a round trip */
+  ck_assert_uint_eq(m->age_scan, 1);
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_message_age) {
+  const opt_t opts[] = {HOST, USER, PASS, B("CollectMessageAge", true),
+                        N("MessageAgeScan", 16), {0}};
+  pop3_monitor_t *m = parse("age", opts);
+  ck_assert_ptr_nonnull(m);
+  ck_assert(m->collect_age);
+  ck_assert_uint_eq(m->age_scan, 16);
   pop3_monitor_free(m);
 }
 END_TEST
@@ -561,6 +574,11 @@ static const bad_case_t bad_cases[] = {
     {"m", {HOST, USER, PASS, S("CollectTimings", "no")}, "option CollectTimings: expected"},
     {"m", {HOST, USER, PASS, N("CollectCertificate", 0)}, "option CollectCertificate: expected"},
     {"m", {HOST, USER, PASS, RAW("CollectAvailability", "true true")}, "option CollectAvailability: expected"},
+    {"m", {HOST, USER, PASS, S("CollectMessageAge", "yes")}, "option CollectMessageAge: expected"},
+    {"m", {HOST, USER, PASS, N("MessageAgeScan", 0)}, "option MessageAgeScan: 0 is not a whole number from 1 to 16"},
+    {"m", {HOST, USER, PASS, N("MessageAgeScan", 17)}, "option MessageAgeScan: 17 is not a whole number from 1 to 16"},
+    {"m", {HOST, USER, PASS, N("MessageAgeScan", 2.5)}, "option MessageAgeScan: 2.5 is not a whole number"},
+    {"m", {HOST, USER, PASS, S("MessageAgeScan", "2")}, "option MessageAgeScan: expected"},
     {"m", {HOST, USER, PASS, B("Detect", true), S("Bogus", "x")}, "unknown option \"Bogus\""},
     {"m", {HOST, USER, PASS, S("Description", long_text)}, "option Description: value longer than"},
     {"", {HOST, USER, PASS}, "the monitor name is empty"},
@@ -1364,6 +1382,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_explicit_port_and_starttls);
   tcase_add_test(tc, test_port_as_string);
   tcase_add_test(tc, test_collect_switches);
+  tcase_add_test(tc, test_message_age);
   tcase_add_test(tc, test_password_file);
   tcase_add_test(tc, test_password_file_readable_by_others_warns);
   tcase_add_test(tc, test_cleartext_to_remote_host_warns);

@@ -98,6 +98,16 @@ typedef struct {
    * chunk than the +OK line do not model anything and are skipped. */
   bool injects;
   void (*check)(const pop3_session_t *s); /* extra checks, may be NULL */
+  unsigned age_scan;   /* options.age_scan */
+  /* split the transcript every split_step bytes (0: at every byte; big
+   * transcripts use an odd step so splits still fall everywhere in a line) */
+  size_t split_step;
+  /* the message age expected once STAT is answered (with age_scan > 0):
+   * how many headers had a date, the oldest and newest, and a substring of
+   * the problem (NULL: none) */
+  unsigned age_dated;
+  int64_t oldest, newest;
+  const char *age_problem;
   /* the states the trace must show, from GREETING, joined by '>', or NULL:
    * not checked beyond its consistency */
   const char *states;
@@ -174,6 +184,7 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
                                  .cached = sc->cached,
                                  .pipeline_login = !sc->no_pipeline,
                                  .lockstep_methods = sc->lockstep,
+                                 .age_scan = sc->age_scan,
                                  .trace = record_state,
                                  .trace_arg = r};
   snprintf(r->states, sizeof(r->states), "GREETING");
@@ -270,10 +281,12 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
  * a SASL exchange (base64, empty, or "*" to cancel). */
 static bool allowed_command(const char *line, size_t len) {
   static const char *const verbs[] = {"CAPA",  "STLS",  "USER ", "PASS ",
-                                      "STAT",  "QUIT",  "APOP ", "AUTH "};
+                                      "STAT",  "QUIT",  "APOP ", "AUTH ",
+                                      "TOP ",  "NOOP"};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
     size_t n = strlen(verbs[i]);
-    if (len >= n && memcmp(line, verbs[i], n) == 0 && (n == 5 || len == n))
+    if (len >= n && memcmp(line, verbs[i], n) == 0 &&
+        (verbs[i][n - 1] == ' ' || len == n))
       return true;
   }
   if (len == 1 && line[0] == '*')
@@ -353,6 +366,30 @@ static void verify_error(const script_t *sc, const run_t *r) {
   ck_assert(!pop3_session_stat(&r->s, &count, &size));
 }
 
+static void verify_age(const script_t *sc, const run_t *r) {
+  const pop3_age_t *age = pop3_session_age(&r->s);
+  if (sc->age_scan == 0 || !sc->ok) {
+    ck_assert_ptr_null(age);
+    return;
+  }
+  ck_assert_ptr_nonnull(age);
+  ck_assert(age->done && pop3_session_values_ready(&r->s));
+  ck_assert_msg(age->dated == sc->age_dated, "%s [%s]: %u dated, expected %u",
+                sc->name, r->mode, age->dated, sc->age_dated);
+  if (sc->age_dated > 0)
+    ck_assert_msg(age->oldest == sc->oldest && age->newest == sc->newest,
+                  "%s [%s]: dates %lld..%lld, expected %lld..%lld", sc->name,
+                  r->mode, (long long)age->oldest, (long long)age->newest,
+                  (long long)sc->oldest, (long long)sc->newest);
+  if (sc->age_problem == NULL)
+    ck_assert_msg(age->problem[0] == '\0', "%s [%s]: problem \"%s\"",
+                  sc->name, r->mode, age->problem);
+  else
+    ck_assert_msg(strstr(age->problem, sc->age_problem) != NULL,
+                  "%s [%s]: problem \"%s\" lacks \"%s\"", sc->name, r->mode,
+                  age->problem, sc->age_problem);
+}
+
 static void verify(const script_t *sc, const run_t *r) {
   verify_commands(sc, r);
   ck_assert_int_eq(pop3_session_want(&r->s), POP3_WANT_NOTHING);
@@ -412,6 +449,7 @@ static void verify(const script_t *sc, const run_t *r) {
                   r->states, sc->states);
   if (sc->check)
     sc->check(&r->s);
+  verify_age(sc, r);
 }
 
 /* Replays the script in every chunking; returns how many runs counted. */
@@ -425,7 +463,8 @@ static size_t check_script(const script_t *sc) {
   ck_assert_msg(!r.skipped, "%s: the whole transcript was skipped", sc->name);
   verify(sc, &r);
   runs++;
-  for (size_t split = 1; split < total; split++) {
+  size_t step = sc->split_step ? sc->split_step : 1;
+  for (size_t split = 1; split < total; split += step) {
     drive(sc, split, false, &r);
     if (!r.skipped) {
       verify(sc, &r);
@@ -514,6 +553,27 @@ static void check_long_sasl(const pop3_session_t *s) {
 #define GREETING_NO_TS "+OK POP3 ready\r\n"
 #define AUTH_OK "+OK Logged in.\r\n"
 #define UP_TO_PIPELINED_STAT GREETING CAPS_PIPE USER_OK PASS_OK
+#define CAPS_PIPE_TOP "+OK\r\nUSER\r\nPIPELINING\r\nTOP\r\n.\r\n"
+#define TOP_1 "TOP 1 0\r\n"
+#define TOP_2 "TOP 2 0\r\n"
+#define TOP_3 "TOP 3 0\r\n"
+/* Headers as TOP n 0 answers them; the dates' Unix times are Python's
+ * email.utils.parsedate_to_datetime(...).timestamp(). */
+#define DATE_0 1796029200 /* Mon, 30 Nov 2026 09:00:00 +0000 */
+#define DATE_1 1796119200 /* Tue, 01 Dec 2026 10:00:00 +0000 */
+#define DATE_2 1796207400 /* Wed, 2 Dec 2026 11:30:00 +0100 */
+#define DATE_3 1796303730 /* Thu, 3 Dec 2026 08:15:30 -0500 */
+#define HEAD_1                                                                 \
+  "+OK\r\nReceived: from mx by pop; Tue, 01 Dec 2026 10:00:00 +0000\r\n"       \
+  "Received: from a by mx; Mon, 30 Nov 2026 09:00:00 +0000\r\n"               \
+  "Date: Mon, 30 Nov 2026 09:00:00 +0000\r\n\r\n.\r\n"
+#define HEAD_2                                                                 \
+  "+OK 300 octets\r\nReceived: by pop;\r\n\tWed, 2 Dec 2026 11:30:00 +0100"   \
+  "\r\n\r\n.\r\n"
+#define HEAD_3                                                                 \
+  "+OK\r\nreceived: from mx by pop (x; y) ; Thu, 3 Dec 2026 08:15:30 -0500 "    \
+  "(EST)\r\nSubject: three\r\n\r\n.\r\n"
+#define AGE(n, old, new) .age_dated = n, .oldest = old, .newest = new
 #define LOGIN_USER "AUTH LOGIN\r\n"
 #define LOGIN_USER_B64 "YWxpY2U=\r\n"
 #define LOGIN_PASS_B64 "czNjcjN0LVBhNTU=\r\n"
@@ -535,6 +595,9 @@ static void check_long_sasl(const pop3_session_t *s) {
 static const pop3_capabilities_t CACHE_PIPE = {
     .known = true, .user = true, .pipelining = true, .login_delay = -1,
     .implementation = "from the cache"};
+static const pop3_capabilities_t CACHE_PIPE_TOP = {
+    .known = true, .user = true, .pipelining = true, .top = true,
+    .login_delay = -1, .implementation = "from the cache"};
 static const pop3_capabilities_t CACHE_LOCKSTEP = {
     .known = true, .user = true, .login_delay = -1};
 static const pop3_capabilities_t CACHE_PLAIN_PIPE = {.known = true,
@@ -1310,6 +1373,97 @@ static const script_t scripts[] = {
      .commands = CAPA,
      FAILS(POP3_PHASE_AUTH, POP3_FAIL_BAD_ARGUMENT,
            "the user name contains a control character")},
+
+    /* ---- message age: TOP n 0 ---- */
+    {"age: the first header in STAT's burst, the last one round trip later",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 3 900\r\n" HEAD_1 HEAD_3
+       BYE),
+     .age_scan = 1,
+     .bursts = CAPA "|" USER PASS STAT TOP_1 "|" TOP_3 "|" QUIT, OK(3, 900),
+     AGE(2, DATE_1, DATE_3),
+     .states = AFTER_CAPA ">USER>PASS>STAT>TOP>TOP_LIST>TOP>TOP_LIST>QUIT>DONE"},
+    {"age: an empty mailbox costs nothing more",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 0 0\r\n"
+       "-ERR no such message\r\n" BYE),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1 "|" QUIT,
+     OK(0, 0), AGE(0, 0, 0)},
+    {"age: one message is read once",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 1 300\r\n" HEAD_2 BYE),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1 "|" QUIT,
+     OK(1, 300), AGE(1, DATE_2, DATE_2)},
+    {"age: without PIPELINING, one TOP at a time",
+     B(GREETING CAPS_PLAIN USER_OK PASS_OK "+OK 2 600\r\n" HEAD_3 HEAD_1 BYE),
+     .age_scan = 1,
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" TOP_1 "|" TOP_2 "|" QUIT,
+     OK(2, 600), AGE(2, DATE_1, DATE_3)},
+    {"age: two at each end of five",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 5 1500\r\n" HEAD_2 HEAD_2
+       HEAD_3 HEAD_1 BYE),
+     .age_scan = 2,
+     .bursts = CAPA "|" USER PASS STAT TOP_1 "TOP 2 0\r\n|TOP 4 0\r\n"
+                    "TOP 5 0\r\n|" QUIT,
+     OK(5, 1500), AGE(4, DATE_1, DATE_3)},
+    {"age: two at each end of three reads each once",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 3 900\r\n" HEAD_2 HEAD_1
+       HEAD_3 BYE),
+     .age_scan = 2,
+     .bursts = CAPA "|" USER PASS STAT TOP_1 "TOP 2 0\r\n|" TOP_3 "|" QUIT,
+     OK(3, 900), AGE(3, DATE_1, DATE_3)},
+    {"age: a server without TOP is not asked",
+     B(UP_TO_PIPELINED_STAT STAT_OK BYE), .age_scan = 1,
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(2, 320), AGE(0, 0, 0),
+     .age_problem = "does not offer TOP"},
+    {"age: TOP refused keeps the values",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 3 900\r\n"
+       "-ERR [SYS/PERM] not now\r\n" BYE),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1 "|" QUIT,
+     OK(3, 900), AGE(0, 0, 0),
+     .age_problem = "server refused TOP 1 0: \"[SYS/PERM] not now\""},
+    {"age: Date: when Received: has no date; dot-stuffed and folded lines",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 2 600\r\n"
+       "+OK\r\nReceived: from a by b\r\n..hidden: x\r\nDate: Mon, 30 Nov "
+       "2026\r\n 09:00:00 +0000\r\n\r\n.\r\n"
+       "+OK\r\nX: y\r\nReceived: from a\r\n\tby b; Tue, 01 Dec 2026"
+       "\r\n 10:00:00 +0000\r\n\r\n.\r\n" BYE),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1 "|" TOP_2 "|" QUIT,
+     OK(2, 600), AGE(2, DATE_0, DATE_1)},
+    {"age: a header without a date",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 1 300\r\n"
+       "+OK\r\nSubject: none\r\n\r\n.\r\n" BYE),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1 "|" QUIT,
+     OK(1, 300), AGE(0, 0, 0), .age_problem = "Received: or Date:"},
+    {"age: a late STAT answer, then the headers, then the NOOP's",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 2 600\r\n" HEAD_1
+       "+OK\r\n" HEAD_3 BYE),
+     .age_scan = 1, .stall_at = sizeof(GREETING CAPS_PIPE_TOP USER_OK PASS_OK) - 1,
+     .flags = F_LATE,
+     .bursts = CAPA "|" USER PASS STAT TOP_1 "|" NOOP "|" TOP_2 "|" QUIT,
+     OK(2, 600), AGE(2, DATE_1, DATE_3),
+     .states = AFTER_CAPA
+     ">USER>PASS>STAT>TOP>TOP_LIST>NOOP>TOP>TOP_LIST>QUIT>DONE"},
+    {"age: STAT and TOP lost behind the login go again",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK\r\n+OK 2 600\r\n" HEAD_1
+       HEAD_3 BYE),
+     .age_scan = 1, .stall_at = sizeof(GREETING CAPS_PIPE_TOP USER_OK PASS_OK) - 1,
+     .flags = F_LOST,
+     .bursts = CAPA "|" USER PASS STAT TOP_1 "|" NOOP "|" STAT TOP_1 "|" TOP_2
+               "|" QUIT,
+     OK(2, 600), AGE(2, DATE_1, DATE_3)},
+    {"age: the connection closes inside a header",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 2 600\r\n"
+       "+OK\r\nReceived: from a; Tue, 01 Dec 2026 10:00:00 +0000\r\n"),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1, OK(2, 600),
+     AGE(0, 0, 0), .age_problem = "closed the connection while waiting for "
+                                  "the TOP answer"},
+    {"age: not a status line where TOP's answer belongs",
+     B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 2 600\r\nReceived: x\r\n"),
+     .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1, OK(2, 600),
+     AGE(0, 0, 0), .age_problem = "expected \"+OK\" or \"-ERR\""},
+    {"age: a cached login's burst carries TOP too",
+     B(GREETING USER_OK PASS_OK "+OK 1 300\r\n" HEAD_1 BYE),
+     .cached = &CACHE_PIPE_TOP, .age_scan = 1,
+     .bursts = USER PASS STAT TOP_1 "|" QUIT, OK(1, 300),
+     AGE(1, DATE_1, DATE_1)},
 };
 
 #define SCRIPT_COUNT (sizeof(scripts) / sizeof(scripts[0]))
@@ -1386,6 +1540,77 @@ START_TEST(test_long_capability_line) {
   check_script(&sc);
   free(server);
   free(line);
+}
+END_TEST
+
+/* A TOP answer whose header has `lines` lines of `width` bytes (CRLF
+ * included) after `before`, then `after`, then the end. */
+static char *long_header(const char *before, size_t lines, size_t width,
+                         const char *after) {
+  size_t lb = strlen(before), la = strlen(after);
+  size_t len = lb + lines * width + la + 3;
+  char *h = malloc(len + 1), *p = h;
+  ck_assert_ptr_nonnull(h);
+  memcpy(p, before, lb);
+  p += lb;
+  for (size_t i = 0; i < lines; i++, p += width) {
+    memset(p, i % 2 ? 'y' : '.', width - 2); /* dot-stuffed, every other */
+    memcpy(p, "X-Filler: ", width > 12 ? 10 : 0);
+    memcpy(p + width - 2, "\r\n", 2);
+  }
+  memcpy(p, after, la);
+  memcpy(p + la, ".\r\n", 4);
+  return h;
+}
+
+static void check_age_header(const char *name, char *head, const char *bursts,
+                             unsigned dated, const char *problem) {
+  char *server = concat(GREETING CAPS_PIPE_TOP USER_OK PASS_OK
+                        "+OK 1 300\r\n",
+                        head);
+  char *all = concat(server, BYE);
+  script_t sc = {.name = name,
+                 .server = {all, strlen(all)},
+                 .age_scan = 1,
+                 .bursts = bursts,
+                 .ok = true,
+                 .count = 1,
+                 .size = 300,
+                 .age_dated = dated,
+                 .oldest = DATE_1,
+                 .newest = DATE_1,
+                 .age_problem = problem,
+                 .split_step = 997};
+  check_script(&sc);
+  free(all);
+  free(server);
+  free(head);
+}
+
+/* Lines longer than the line buffer are normal in headers: their start is
+ * read, the rest dropped, and the date still found after them. */
+START_TEST(test_age_long_header_lines) {
+  check_age_header(
+      "age: over-long lines before Received:",
+      long_header("+OK\r\n", 3, 3 * POP3_LINE_MAX,
+                  "Received: by pop; Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\n"),
+      CAPA "|" USER PASS STAT TOP_1 "|" QUIT, 1, NULL);
+}
+END_TEST
+
+/* A header longer than POP3_AGE_HEADER_MAX ends the session at once: the
+ * values stand, the age is given up, nothing more is read or sent. */
+START_TEST(test_age_header_cap) {
+  check_age_header(
+      "age: a header longer than the cap",
+      long_header("+OK\r\nReceived: by pop; Tue, 01 Dec 2026 10:00:00 "
+                  "+0000\r\n",
+                  POP3_AGE_HEADER_MAX / 100 + 1, 100, "\r\n"),
+      CAPA "|" USER PASS STAT TOP_1, 0, "longer than 65536 bytes");
+  check_age_header(
+      "age: one endless line",
+      long_header("+OK\r\n", 1, POP3_AGE_HEADER_MAX + 10, "\r\n"),
+      CAPA "|" USER PASS STAT TOP_1, 0, "longer than 65536 bytes");
 }
 END_TEST
 
@@ -2122,7 +2347,7 @@ START_TEST(test_trace_api) {
       "FAILED",   "APOP", "AUTH",      "AUTH_CANCEL"};
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     ck_assert_str_eq(pop3_state_name((pop3_state_t)i), names[i]);
-  ck_assert_str_eq(pop3_state_name(POP3_STATE_AUTH_CANCEL + 1), "unknown");
+  ck_assert_str_eq(pop3_state_name(POP3_STATE_NOOP + 1), "unknown");
   ck_assert_str_eq(pop3_state_name((pop3_state_t)-1), "unknown");
 
   static run_t r;
@@ -2279,6 +2504,8 @@ static Suite *session_suite(void) {
 
   tc = tcase_create("api");
   tcase_add_test(tc, test_megabyte_line_rejected);
+  tcase_add_test(tc, test_age_long_header_lines);
+  tcase_add_test(tc, test_age_header_cap);
   tcase_add_test(tc, test_late_plaintext_before_handshake);
   tcase_add_test(tc, test_injection_in_the_same_call);
   tcase_add_test(tc, test_phases_and_wants);
