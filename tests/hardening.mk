@@ -80,12 +80,14 @@ sanitize-build:
 	  mkdir -p $(SAN_BUILD); echo '$(SAN_FLAGS)' > $(SAN_BUILD)/.flags; }
 	CFLAGS="$(SAN_FLAGS)" $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) \
 	  $(SAN_BUILD)/pop3.so $(SAN_BUILD)/pop3-probe $(SAN_BUILD)/test_session \
-	  $(SAN_BUILD)/test_sasl $(SAN_BUILD)/test_config $(SAN_BUILD)/test_integration \
+	  $(SAN_BUILD)/test_sasl $(SAN_BUILD)/test_date $(SAN_BUILD)/test_config \
+	  $(SAN_BUILD)/test_integration \
 	  $(SAN_BUILD)/test_token $(SAN_BUILD)/test_auth $(SAN_BUILD)/test_faults
 
 sanitize: sanitize-build
 	$(SAN_ENV) $(SAN_BUILD)/test_session
 	$(SAN_ENV) $(SAN_BUILD)/test_sasl
+	$(SAN_ENV) $(SAN_BUILD)/test_date
 	$(SAN_ENV) $(SAN_BUILD)/test_config
 	$(SAN_ENV) $(SAN_BUILD)/test_token
 	$(SAN_ENV) tests/engine/run-integration.sh $(SAN_BUILD)/test_integration \

@@ -37,6 +37,7 @@ typedef struct {
   /* engine thread */
   bool login_delay_noted; /* the LOGIN-DELAY NOTICE of this episode */
   bool age_problem_noted; /* the message age WARNING of this episode */
+  bool age_dispatched;    /* the last collection dispatched the age */
 } pop3_instance_t;
 
 /* Monitors read from the configuration, handed to collectd at init. */
@@ -169,13 +170,25 @@ static void tls_contexts_free(void) {
 
 /* --- reporting ------------------------------------------------------------ */
 
-static void notify(const pop3_monitor_t *m, int severity, const char *text) {
+/* A notification about the monitor, or about one of its values (type and
+ * type_instance, else NULL). */
+static void notify_about(const pop3_monitor_t *m, int severity,
+                         const char *type, const char *type_instance,
+                         const char *text) {
   notification_t n = {.severity = severity, .time = cdtime()};
   sstrncpy(n.host, hostname_g, sizeof(n.host));
   sstrncpy(n.plugin, "pop3", sizeof(n.plugin));
   sstrncpy(n.plugin_instance, m->name, sizeof(n.plugin_instance));
+  if (type != NULL) {
+    sstrncpy(n.type, type, sizeof(n.type));
+    sstrncpy(n.type_instance, type_instance, sizeof(n.type_instance));
+  }
   sstrncpy(n.message, text, sizeof(n.message));
   plugin_dispatch_notification(&n);
+}
+
+static void notify(const pop3_monitor_t *m, int severity, const char *text) {
+  notify_about(m, severity, NULL, NULL, text);
 }
 
 /* One ERROR line and one FAILURE notification per change of state or of
@@ -366,16 +379,26 @@ static void dispatch_age(pop3_instance_t *inst, const pop3_result_t *r) {
   const pop3_monitor_t *m = inst->monitor;
   if (!r->age_wanted)
     return;
-  if (r->age.dated > 0) {
-    dispatch(m, "duration", "oldest_message", r->oldest_age > 0 ? r->oldest_age : 0);
-    dispatch(m, "duration", "newest_message", r->newest_age > 0 ? r->newest_age : 0);
-  }
   char label[LABEL_MAX];
+  pop3_report_label(m, label, sizeof(label));
+  if (r->age.dated > 0) {
+    dispatch(m, "duration", "oldest_message", fmax(r->oldest_age, 0));
+    dispatch(m, "duration", "newest_message", fmax(r->newest_age, 0));
+    inst->age_dispatched = true;
+  } else if (r->message_count == 0 && inst->age_dispatched) {
+    /* An emptied mailbox has no old message, but no value says so: a
+     * threshold on the age would stay in its last state until the next
+     * message. This OKAY tells its consumers at once. */
+    char text[LABEL_MAX + 64];
+    snprintf(text, sizeof(text), "%s: the mailbox is empty, no message waits",
+             label);
+    notify_about(m, NOTIF_OKAY, "duration", "oldest_message", text);
+    inst->age_dispatched = false;
+  }
   bool problem = r->age.problem[0] != '\0';
   if (problem == inst->age_problem_noted)
     return;
   inst->age_problem_noted = problem;
-  pop3_report_label(m, label, sizeof(label));
   if (problem)
     WARNING("pop3 plugin: %s: message age %s: %s", label,
             r->age.dated > 0 ? "from fewer messages" : "unavailable",

@@ -2,8 +2,11 @@
 # Shipping to Prometheus, end to end: collectd with the plugin exposes the
 # values with write_prometheus, a real Prometheus server scrapes it every
 # second, and the exact counts and sizes of the test mailboxes come out of
-# Prometheus's HTTP API. The documented alert rules are loaded into that
-# Prometheus and must fire for exactly the mailboxes they describe.
+# Prometheus's HTTP API. The three harness monitors collect the message age:
+# its series must carry the age of the arrival dates the harness wrote, to
+# the second, as of the sample's own timestamp (empty: no age series). The
+# documented alert rules are loaded into that Prometheus and must fire for
+# exactly the mailboxes they describe.
 #
 #   Dovecot (harness) <- collectd pop3 + write_prometheus (127.0.0.1:P)
 #                        <- prometheus scrape (1 s) -> /api/v1/query
@@ -80,7 +83,7 @@ LoadPlugin write_prometheus
 PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
-$(harness_monitors)
+$(harness_monitors | sed '/^  <Monitor /a\    CollectMessageAge true')
   <Monitor "down">
     Host "127.0.0.1"
     Port $P_DOWN
@@ -109,6 +112,11 @@ groups:
         for: 0s
         annotations:
           summary: "{{ $labels.pop3 }} on {{ $labels.exported_instance }}: the last collection failed"
+      - alert: POP3OldestMessageTooOld
+        expr: collectd_pop3_duration_seconds{type="oldest_message"} > 3600
+        for: 0s
+        annotations:
+          summary: "{{ $labels.pop3 }} on {{ $labels.exported_instance }}: the oldest message arrived {{ $value | humanizeDuration }} ago"
 RULES
 cat >"$p/prometheus.yml" <<CONF
 global:
@@ -172,6 +180,9 @@ want_series=$({ for m in empty few many; do
   # TLS monitors: the days their certificate has left, the handshake's time
   [[ $m == few ]] || echo "collectd_pop3_timeleft$(lbl $m certificate)"
   [[ $m == few ]] || echo "collectd_pop3_duration_seconds$(lbl $m tls)"
+  # the message age, where there are messages
+  [[ $m == empty ]] || echo "collectd_pop3_duration_seconds$(lbl $m oldest_message)"
+  [[ $m == empty ]] || echo "collectd_pop3_duration_seconds$(lbl $m newest_message)"
 done
 echo "collectd_pop3_bool$(lbl down available)"; } | sort)
 all_on_wire() { [[ $(wire_series) == "$want_series" ]]; }
@@ -185,7 +196,7 @@ series=$(wire_series)
 $series
 expected
 $want_series"
-ok "write_prometheus exposes exactly the $(wc -l <<<"$series") pop3 series (count, size, response time, available, phase durations; TLS: certificate time left, handshake; down: available only)"
+ok "write_prometheus exposes exactly the $(wc -l <<<"$series") pop3 series (count, size, response time, available, phase durations; TLS: certificate time left, handshake; few, many: message age; down: available only)"
 wire=$(scrape)
 for e in "${expected[@]}"; do
   read -r s v <<<"$e"
@@ -253,23 +264,54 @@ left=$(promql 'collectd_pop3_timeleft{pop3="many",type="certificate"}' | awk '{ 
 "$PY" -c 'import sys; v = float(sys.argv[1]); sys.exit(not 0 < v <= 2 * 86400)' "$left" ||
   fail "Prometheus: certificate time left of many = $left s (the test certificates last 2 days)"
 ok "Prometheus: collectd_pop3_timeleft{pop3=\"many\",type=\"certificate\"} = $left s"
+
+# --- the message age: exact, from the arrival dates the harness wrote -------
+age_series=$(promql 'collectd_pop3_duration_seconds{type=~"oldest_message|newest_message"}' | awk '{ print $1 }' | sort)
+want_age=$(for m in few many; do for t in newest_message oldest_message; do
+  echo "collectd_pop3_duration_seconds$(plabels $m $t)"; done; done | sort)
+[[ $age_series == "$want_age" ]] || fail "Prometheus: the age series are
+$age_series
+expected
+$want_age"
+ok "Prometheus: oldest_message and newest_message for few and many; none for empty (no messages) nor down"
+# The age is taken as the values are handed over, and the sample carries
+# that time: value = sample time - arrival, give or take the whole-second
+# dates (1 s) and the collection's time (its response time, generously).
+for e in "few oldest_message $POP3_FEW_FIRST_DATE" "few newest_message $POP3_FEW_LAST_DATE" \
+  "many oldest_message $POP3_MANY_FIRST_DATE" "many newest_message $POP3_MANY_LAST_DATE"; do
+  read -r m t arrived <<<"$e"
+  sel="collectd_pop3_duration_seconds{pop3=\"$m\",type=\"$t\"}"
+  v=$(promql "$sel" | awk '{ print $2 }')
+  at=$(promql "timestamp($sel)" | awk '{ print $2 }')
+  rt=$(promql "collectd_pop3_response_time{pop3=\"$m\"}" | awk '{ print $2 }')
+  verdict=$("$PY" -c '
+import sys
+v, at, arrived, rt = map(float, sys.argv[1:])
+want = at - arrived
+print(f"{v} s at {at}: expected {want:.3f} s, off by {v - want:+.3f} s (allowed {1 + rt:.3f})")
+sys.exit(abs(v - want) > 1 + rt)' "$v" "$at" "$arrived" "$rt") ||
+    fail "Prometheus: $sel = $verdict"
+  ok "Prometheus: $sel = $verdict"
+done
 health=$(prom /api/v1/targets | "$PY" -c '
 import json, sys
 print(" ".join(t["health"] for t in json.load(sys.stdin)["data"]["activeTargets"]))')
 [[ $health == up ]] || fail "Prometheus target health: $health"
 ok "Prometheus: the one target, collectd, is up"
 
-# --- the alert rules: too full for many, unavailable for down ---------------
+# --- the alert rules: too full for many, unavailable for down, too old for --
+# many (its oldest message arrived 200 h ago; few's 30 min ago)
 alerts() {
   prom /api/v1/alerts | "$PY" -c '
 import json, sys
 for a in json.load(sys.stdin)["data"]["alerts"]:
     print(a["labels"]["alertname"], a["labels"].get("pop3", ""), a["state"])' | sort
 }
-want_alerts=$(printf '%s\n' "POP3MailboxTooFull many firing" "POP3MailboxUnavailable down firing")
+want_alerts=$(printf '%s\n' "POP3MailboxTooFull many firing" "POP3MailboxUnavailable down firing" \
+  "POP3OldestMessageTooOld many firing")
 alerts_fire() { [[ $(alerts) == "$want_alerts" ]]; }
 wait_until 10 "the alerts (now: $(alerts | tr '\n' ';'))" alerts_fire
-ok "alert rules: POP3MailboxTooFull fires for many only, POP3MailboxUnavailable for down only"
+ok "alert rules: POP3MailboxTooFull and POP3OldestMessageTooOld fire for many only, POP3MailboxUnavailable for down only"
 
 # --- collectd: one read, errors only for the monitor that is down -----------
 status=0
