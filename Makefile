@@ -270,3 +270,12 @@ e2e-prometheus: $(BUILD)/pop3.so
 	tests/e2e/e2e-prometheus.sh $(BUILD)/pop3.so
 CHECK_MORE += e2e-prometheus
 .PHONY: e2e-prometheus
+
+# The message age never changes a mailbox: two collections with
+# CollectMessageAge on (MessageAgeScan 16) leave every UID, IMAP flag and
+# Maildir file name as it was; a RETR control must be caught
+# (tests/e2e/e2e-age-flags.sh; about 32 s; dovecot-imapd).
+e2e-age-flags: $(BUILD)/pop3.so
+	tests/e2e/e2e-age-flags.sh $(BUILD)/pop3.so
+CHECK_MORE += e2e-age-flags
+.PHONY: e2e-age-flags

@@ -3,7 +3,8 @@
 # against every POP3 server Debian ships, in every mode (plain, SSL,
 # STARTTLS), with every login method each server offers (and Auth auto),
 # over IPv4 and IPv6. Every value must equal the server's own STAT, taken
-# with Python's poplib.
+# with Python's poplib. More rows per mode turn CollectMessageAge on: their
+# ages must match the dates poplib reads with TOP (and those the test wrote).
 #
 #   SERVERS="dovecot cyrus" tests/e2e/server-matrix.sh build/pop3.so
 #
@@ -183,7 +184,8 @@ echo "# servers: $(for n in "${servers[@]}"; do printf '%s=%s ' "$n" "${state[$n
 if [[ ${#up[@]} -gt 0 ]]; then
   mkdir -p "$dir/plugins"
   cp "$plugin" "$dir/plugins/pop3.so" # collectd refuses a symlinked plugin
-  helper prepare "$dir" "$dir/plugins" "${up[@]}"
+  # a delivery stamp (Cyrus's LMTP Received:) must not be older than this
+  POP3_MATRIX_BEGAN=$began helper prepare "$dir" "$dir/plugins" "${up[@]}"
   collectd -f -C "$dir/collectd.conf" >"$dir/collectd.stdout" 2>&1 &
   collectd_pid=$!
   helper wait "$dir" "$WAIT" "$collectd_pid"

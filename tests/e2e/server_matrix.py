@@ -7,15 +7,26 @@
       WORK/collectd.conf (one <Monitor> per row) and WORK/rows.json
   server_matrix.py wait WORK SECONDS PID
       until every monitor has finished two collections (bool-available has
-      two values), SECONDS have passed or collectd (PID) has exited
+      two values, and the message age rows two newest_message values),
+      SECONDS have passed or collectd (PID) has exited
   server_matrix.py report WORK
       one ok/FAIL line per row and per reference check, a summary, and the
       table (also WORK/servers-table.md); exit 1 when anything failed
 
 WORK/status holds one line per requested server: "NAME up", "NAME missing"
 or "NAME failed"; only the servers that are up have an env.
+
+Message age rows (CollectMessageAge true) expect the dates poplib reads
+from the same headers (TOP n 0: the top-most Received:, else Date:); where
+the server keeps the test's own Received: on top, those dates must also be
+the ones the test wrote. POP3_MATRIX_BEGAN (Unix time) is when the servers
+began, before the servers started: a delivery stamp must not be older.
 """
 import base64
+import datetime
+import email.parser
+import email.policy
+import email.utils
 import glob
 import json
 import os
@@ -35,6 +46,22 @@ MODES = ("plain", "ssl", "starttls")
 MODE_NAMES = {"plain": "plain", "ssl": "SSL", "starttls": "STARTTLS"}
 AUTH_ORDER = ("user", "apop", "plain", "login")
 FAMILIES = {"v4": "127.0.0.1", "v6": "::1"}
+# Message age rows added to every mode: (user, MessageAgeScan). Between them
+# the modes cover scans of 1, 2 and 16, the empty mailbox and one where the
+# first and last scans overlap (few: 3 messages).
+AGE_ROWS = {"plain": [("MANY", 1), ("FEW", 2), ("EMPTY", 1), ("MANY", 16)],
+            "ssl": [("MANY", 2), ("FEW", 1), ("EMPTY", 16)],
+            "starttls": [("MANY", 16), ("FEW", 16), ("EMPTY", 2)]}
+AGE_SCAN_MAX = 16
+# tests/servers/srvtool.py dates message n (Received: and Date:) at
+# SRVTOOL_DATE0 + n * SRVTOOL_STEP; tests/harness/dovecot.sh (behind
+# tests/servers/dovecot.sh) puts its own arrivals 600 s apart, the last
+# POP3_<USER>_LAST_DATE in its env.
+SRVTOOL_DATE0, SRVTOOL_STEP = 1704067200, 61
+HARNESS_STEP = 600
+# Servers whose delivery path puts its own Received: on top of the test's
+# (Cyrus is filled over LMTP): the age is then the delivery time.
+DELIVERY_STAMPED = {"cyrus": "Cyrus's LMTP delivery"}
 
 
 def read_env(path):
@@ -172,12 +199,142 @@ def references(name, env, users):
     return checks
 
 
+# --- reference message dates: poplib's TOP n 0 ------------------------------
+
+def age_messages(count, scan):
+    """The messages the plugin reads: the first SCAN and the last SCAN."""
+    return sorted(set(range(1, min(scan, count) + 1)) |
+                  set(range(max(1, count - scan + 1), count + 1)))
+
+
+def field_date(value):
+    """Unix time of an RFC 5322 date (a naive one is taken as UTC)."""
+    d = email.utils.parsedate_to_datetime(" ".join(value.split()))
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return int(d.timestamp())
+
+
+def header_date(lines):
+    """(date, source, [dates of every Received:]) of one TOP n 0 answer:
+    the date after the last ';' of the top-most Received:, else Date:."""
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+        b"\r\n".join(lines) + b"\r\n\r\n")
+    received = []
+    for value in msg.get_all("Received") or []:
+        try:
+            received.append(field_date(value.rsplit(";", 1)[1]))
+        except (IndexError, TypeError, ValueError):
+            received.append(None)
+    if received and received[0] is not None:
+        return received[0], "Received", received
+    if msg["Date"]:
+        return field_date(msg["Date"]), "Date", received
+    return None, None, received
+
+
+def reference_dates(env, user, password, count):
+    """{n: (date, source, received dates)} for the messages any scan up to
+    AGE_SCAN_MAX reads, and whether CAPA lists TOP (None: no CAPA)."""
+    p = poplib.POP3("127.0.0.1", int(env["SERVER_PLAIN_PORT"]), timeout=15)
+    try:
+        try:
+            top_listed = "TOP" in p.capa()
+        except poplib.error_proto:
+            top_listed = None
+        login(p, env.get("SERVER_AUTHS", "").split(), user, password)
+        if p.stat()[0] != count:
+            raise poplib.error_proto("STAT count changed")
+        dates = {}
+        for n in age_messages(count, AGE_SCAN_MAX):
+            dates[n] = header_date(p.top(n, 0)[1])
+        return dates, top_listed
+    finally:
+        try:
+            p.quit()
+        except (OSError, poplib.error_proto):
+            p.close()
+
+
+def written_dates(work, name, key, count):
+    """{n: the Received: date the test wrote} of user KEY's messages."""
+    if name == "dovecot":
+        h = {}
+        with open(os.path.join(work, name, "dovecot", "env")) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    h[k] = v
+        last = int(h[f"POP3_{key}_LAST_DATE"])
+        if int(h[f"POP3_{key}_FIRST_DATE"]) != last - (count - 1) * HARNESS_STEP:
+            raise ValueError("tests/harness/dovecot.sh no longer spaces its "
+                             f"arrivals {HARNESS_STEP} s apart")
+        return {n: last - (count - n) * HARNESS_STEP for n in range(1, count + 1)}
+    return {n: SRVTOOL_DATE0 + n * SRVTOOL_STEP for n in range(1, count + 1)}
+
+
+def stamp(t):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
+def age_references(work, name, env, users):
+    """Per user with mail: the dates poplib reads, checked against the dates
+    the test wrote (or, behind a delivery that stamps its own Received:, the
+    test's one just below it and a delivery time during this run)."""
+    checks, found, capa_top = [], {}, None
+    began = float(os.environ.get("POP3_MATRIX_BEGAN") or time.time() - 600)
+    for key, user, password, delivered in users:
+        if delivered == 0:
+            continue
+        c = {"server": name, "mode": "plain", "user": user, "kind": "age",
+             "delivered": delivered, "ok": True}
+        checks.append(c)
+        try:
+            dates, capa_top = reference_dates(env, user, password, delivered)
+            wrote = written_dates(work, name, key, delivered)
+        except (OSError, poplib.error_proto, ssl.SSLError, ValueError,
+                KeyError) as e:
+            c.update(ok=False, why=f"poplib TOP: {type(e).__name__}: {e}")
+            continue
+        found[key] = {n: d[0] for n, d in dates.items()}
+        now = time.time()
+        bad = []
+        for n, (date, source, received) in dates.items():
+            if name in DELIVERY_STAMPED:
+                if source != "Received" or not began - 2 <= date <= now + 1:
+                    bad.append(f"message {n}: top-most date {date} ({source}) "
+                               f"is not a delivery during this run")
+                elif received[1:2] != [wrote[n]]:
+                    bad.append(f"message {n}: the test's Received: "
+                               f"{wrote[n]} is not just below: {received}")
+            elif (date, source) != (wrote[n], "Received"):
+                bad.append(f"message {n}: {source} {date}, the test wrote "
+                           f"{wrote[n]}")
+        ns = sorted(dates)
+        if bad:
+            c.update(ok=False, why=f"{len(bad)} message(s) off: " +
+                     "; ".join(bad[:3]))
+        elif name in DELIVERY_STAMPED:
+            c["text"] = (f"{len(ns)} headers (messages {ns[0]}-{ns[-1]} of "
+                         f"{delivered}): top-most Received: is "
+                         f"{DELIVERY_STAMPED[name]} ({stamp(dates[ns[0]][0])} "
+                         f"to {stamp(dates[ns[-1]][0])} UTC), the test's own "
+                         "Received: just below it")
+        else:
+            c["text"] = (f"{len(ns)} headers (messages {ns[0]}-{ns[-1]} of "
+                         f"{delivered}): top-most Received: is the test's, "
+                         f"{stamp(wrote[ns[0]])} to {stamp(wrote[ns[-1]])} UTC")
+        print(f"# age reference {name} {user}: " + c.get("text", c.get("why", "")),
+              flush=True)
+    return checks, found, capa_top
+
+
 def quote(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def prepare(work, plugin_dir, names):
-    servers, checks, rows = {}, [], []
+    servers, checks, rows, top_listed = {}, [], [], {}
     for name in names:
         env = read_env(os.path.join(work, name, "env"))
         servers[name] = env
@@ -205,7 +362,36 @@ def prepare(work, plugin_dir, names):
                     "host": FAMILIES[fam],
                     "port": int(env["SERVER_TLS_PORT"] if mode == "ssl"
                                 else env["SERVER_PLAIN_PORT"]),
-                    "count": ref.get("count"), "size": ref.get("size")})
+                    "count": ref.get("count"), "size": ref.get("size"),
+                    "age_scan": 0})
+        # the message age rows: more monitors, the mode rows stay as they are
+        age_checks, dates, capa_top = age_references(work, name, env, users)
+        by_key = {u[0]: u for u in users}
+        for mi, mode in enumerate(server_modes(env)):
+            combos = [(a, f) for a in server_auths(env) for f in server_families(env)]
+            for i, (key, scan) in enumerate(AGE_ROWS[mode]):
+                if key not in by_key:
+                    continue
+                auth, fam = combos[(i + 2 * mi + 1) % len(combos)]
+                _, user, _, delivered = by_key[key]
+                ref = refs[(mode, user)]
+                row = {
+                    "monitor": f"{name}-{mode}-{auth}-{fam}-{key.lower()}-age{scan}",
+                    "server": name, "mode": mode, "auth": auth, "family": fam,
+                    "user": user, "key": key, "host": FAMILIES[fam],
+                    "port": int(env["SERVER_TLS_PORT"] if mode == "ssl"
+                                else env["SERVER_PLAIN_PORT"]),
+                    "count": ref.get("count"), "size": ref.get("size"),
+                    "age_scan": scan, "age_messages": [],
+                    "age_oldest": None, "age_newest": None}
+                if delivered and key in dates:
+                    read = age_messages(delivered, scan)
+                    got = [dates[key][n] for n in read]
+                    row.update(age_messages=read, age_oldest=min(got),
+                               age_newest=max(got))
+                per_server.append(row)
+        checks += age_checks
+        top_listed[name] = capa_top
         rows.append(per_server)
 
     # interleave the servers: each server's connects are spread over the
@@ -232,6 +418,9 @@ def prepare(work, plugin_dir, names):
             lines.append("    StartTLS true")
         if r["mode"] != "plain":
             lines.append(f'    CACert {quote(env["SERVER_CA"])}')
+        if r["age_scan"]:
+            lines += ["    CollectMessageAge true",
+                      f'    MessageAgeScan {r["age_scan"]}']
         lines.append("  </Monitor>")
         return "\n".join(lines)
 
@@ -274,6 +463,8 @@ LoadPlugin pop3
     info = {name: {k: env.get(k, "") for k in (
         "SERVER_VERSION", "SERVER_TLS_PORT", "SERVER_STLS", "SERVER_IPV6",
         "SERVER_AUTHS")} for name, env in servers.items()}
+    for name in info:
+        info[name]["top_listed"] = top_listed.get(name)
     with open(os.path.join(work, "rows.json"), "w") as f:
         json.dump({"rows": order, "checks": checks, "servers": info}, f,
                   indent=1)
@@ -311,8 +502,11 @@ def wait(work, seconds, pid):
         if not running(pid):
             print("# wait: collectd is not running", flush=True)
             return 0
+        # the age values are the last a collection dispatches
         pending = [r["monitor"] for r in rows
-                   if len(csv_values(work, r["monitor"], "bool-available")) < 2]
+                   if len(csv_values(work, r["monitor"], "bool-available")) < 2
+                   or (r.get("age_messages") and len(csv_values(
+                       work, r["monitor"], "duration-newest_message")) < 2)]
         if not pending:
             return 0
         if time.monotonic() > deadline:
@@ -328,6 +522,51 @@ def log_lines(work):
             return f.read().splitlines()
     except OSError:
         return []
+
+
+def check_age(work, r, counts, warnings, why):
+    """The message age of row R against the dates poplib read: appends the
+    failures to WHY, returns a note for the ok line."""
+    mon = r["monitor"]
+    oldest = csv_values(work, mon, "duration-oldest_message")
+    newest = csv_values(work, mon, "duration-newest_message")
+    age_lines = [l for l in warnings if "message age" in l]
+    if not r["age_scan"]:
+        if oldest or newest:
+            why.append("age values dispatched, CollectMessageAge is off")
+        return ""
+    if age_lines:
+        why.append(f"{len(age_lines)} message age WARNING line(s): "
+                   + age_lines[0].split("message age", 1)[1].strip())
+    if r["count"] == 0:
+        if oldest or newest:
+            why.append(f"{len(oldest)}+{len(newest)} age value(s) for an "
+                       "empty mailbox")
+        return "no age value: empty mailbox"
+    if r["age_oldest"] is None:
+        why.append("no reference dates (poplib TOP failed)")
+        return ""
+    if len(oldest) != len(counts) or len(newest) != len(counts) or len(counts) < 2:
+        why.append(f"{len(oldest)} oldest and {len(newest)} newest value(s) "
+                   f"in {len(counts)} collection(s)")
+    times = csv_values(work, mon, "response_time")
+    worst = 0.0
+    for name, values, date in (("oldest", oldest, r["age_oldest"]),
+                               ("newest", newest, r["age_newest"])):
+        for t, v in values:
+            # the collection's own time to STAT, from the value nearest in time
+            rt = min(times, key=lambda x: abs(x[0] - t))[1] if times else 0.0
+            off = abs(v - (t - date))
+            worst = max(worst, off)
+            if off > 1 + rt:
+                why.append(f"{name} {v:.3f} s at {t:.3f}: expected "
+                           f"{t - date:.3f} (date {date}), off by {off:.3f} s")
+    shown = ",".join(map(str, r["age_messages"][:4])) + \
+        (",..." if len(r["age_messages"]) > 4 else "")
+    return (f"age of messages {shown}: oldest " +
+            ", ".join(f"{v:.3f}" for _, v in oldest) + " s, newest " +
+            ", ".join(f"{v:.3f}" for _, v in newest) +
+            f" s; at most {worst:.3f} s off")
 
 
 def report(work):
@@ -356,7 +595,7 @@ def report(work):
     unlabelled = [l for l in log if "[error]" in l and not label.search(l)]
 
     n = failed = 0
-    passed = {}
+    passed, age_passed = {}, {}
 
     def emit(ok, text):
         nonlocal n, failed
@@ -388,7 +627,7 @@ def report(work):
     # the mailboxes must not have changed while collectd ran
     envs = {}
     for c in checks:
-        if c["mode"] != "plain" or not c["ok"]:
+        if c["mode"] != "plain" or not c["ok"] or c.get("kind") == "age":
             continue
         name = c["server"]
         if name not in envs:
@@ -400,11 +639,16 @@ def report(work):
                      f"{c['count']}/{c['size']} before, after: {after}")
     for c in checks:
         if not c["ok"]:
-            emit(False, f"{c['server']} {c['mode']} reference {c['user']}: "
-                        f"{c['why']}")
+            emit(False, f"{c['server']} {c['mode']} "
+                        f"{'age ' if c.get('kind') == 'age' else ''}"
+                        f"reference {c['user']}: {c['why']}")
+        elif c.get("kind") == "age":
+            emit(True, f"{c['server']} age reference {c['user']}: {c['text']}")
     for r in rows:
         mon = r["monitor"]
         what = f"{r['server']} {r['mode']} {r['auth']} {r['family']} {r['user']}"
+        if r["age_scan"]:
+            what += f" age scan {r['age_scan']}"
         counts = csv_values(work, mon, "email_count")
         sizes = csv_values(work, mon, "bytes-mailbox_size")
         avail = csv_values(work, mon, "bool-available")
@@ -422,6 +666,7 @@ def report(work):
             if any(v != 1 for _, v in avail):
                 why.append(f"{sum(v != 1 for _, v in avail)} failed "
                            f"collection(s) of {len(avail)}")
+        age_note = check_age(work, r, counts, warnings.get(mon, []), why)
         if mon in errors:
             why.append(f"{len(errors[mon])} ERROR line(s)")
         used = logins.get(mon)
@@ -439,34 +684,49 @@ def report(work):
                 notes.append(f"login {logins[mon]}")
             if mon in lockstep:
                 notes.append("STAT after the login's answer")
+            if age_note:
+                notes.append(age_note)
             extra = f" ({'; '.join(notes)})" if notes else ""
             emit(True, f"{what}: {r['count']}/{r['size']} in {len(counts)} "
                        f"collections{extra}")
             passed[r["server"]] = passed.get(r["server"], 0) + 1
+            if r["age_scan"]:
+                age_passed[r["server"]] = age_passed.get(r["server"], 0) + 1
     for line in unlabelled:
         emit(False, f"collectd log: {line}")
 
     # the table
-    total = {}
+    total, age_total = {}, {}
     for r in rows:
         total[r["server"]] = total.get(r["server"], 0) + 1
-    table = ["| server | version | modes | auth methods | IPv6 | rows passed |",
-             "|---|---|---|---|---|---|"]
+        if r["age_scan"]:
+            age_total[r["server"]] = age_total.get(r["server"], 0) + 1
+    table = ["| server | version | modes | auth methods | IPv6 | TOP | rows passed "
+             "(message age) |",
+             "|---|---|---|---|---|---|---|"]
     for name, state in status:
         if state != "up" or name not in info:
-            table.append(f"| {name} | — | — | — | — | {state}: not run |")
+            table.append(f"| {name} | — | — | — | — | — | {state}: not run |")
             continue
         e = info[name]
         modes = ["plain"] + (["SSL"] if e["SERVER_TLS_PORT"] else []) + \
             (["STARTTLS"] if e["SERVER_STLS"] == "yes" else [])
         auths = [a for a in AUTH_ORDER if a in e["SERVER_AUTHS"].split()]
         refs_ok = all(c["ok"] for c in checks if c["server"] == name)
-        cell = f"{passed.get(name, 0)}/{total.get(name, 0)}"
+        cell = (f"{passed.get(name, 0)}/{total.get(name, 0)} "
+                f"({age_passed.get(name, 0)}/{age_total.get(name, 0)})")
         if not refs_ok:
             cell += " (reference check failed)"
+        top = {True: "in CAPA", False: "not in CAPA",
+               None: "no CAPA"}[e.get("top_listed")]
+        if e.get("top_listed") is None and all(
+                c["ok"] for c in checks
+                if c["server"] == name and c.get("kind") == "age"):
+            top += ", works"
         table.append(f"| {name} | {e['SERVER_VERSION']} | {', '.join(modes)} | "
                      f"{', '.join(auths + ['auto'])} | "
-                     f"{'yes' if e['SERVER_IPV6'] == 'yes' else 'no'} | {cell} |")
+                     f"{'yes' if e['SERVER_IPV6'] == 'yes' else 'no'} | {top} | "
+                     f"{cell} |")
     text = "\n".join(table) + "\n"
     with open(os.path.join(work, "servers-table.md"), "w") as f:
         f.write(text)

@@ -11,6 +11,7 @@ packages=(
   libc-ares-dev               # name resolution inside the event loop
   check libsubunit-dev        # libcheck unit tests
   dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
+  dovecot-imapd               # IMAP: the message flags before and after collections
   python3                     # the scripted fault server
   clang libclang-rt-14-dev valgrind  # fuzzing (libFuzzer), memcheck soak
   graphite-carbon python3-whisper  # shipping: carbon-cache and whisper-fetch
