@@ -20,13 +20,13 @@ static bool is_blank(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Whether s[0..len) equals the lower-case word, ignoring case. */
+/* Whether s[0..len) equals word, ignoring case. */
 static bool word_is(const char *s, size_t len, const char *word) {
   size_t n = strlen(word);
   if (len != n)
     return false;
   for (size_t i = 0; i < n; i++)
-    if (lower((unsigned char)s[i]) != (unsigned char)word[i])
+    if (lower((unsigned char)s[i]) != lower((unsigned char)word[i]))
       return false;
   return true;
 }
@@ -275,9 +275,14 @@ enum {
   FIELD_NONE = 0, /* no field yet, or one that does not count */
   FIELD_RECEIVED, /* the top-most Received: */
   FIELD_DATE,     /* the first Date: */
+  FIELD_WATCHED,  /* the first field named by pop3_headers_watch */
 };
 
 void pop3_headers_init(pop3_headers_t *h) { memset(h, 0, sizeof(*h)); }
+
+void pop3_headers_watch(pop3_headers_t *h, const char *name) {
+  h->watch = name;
+}
 
 /* The date of the field being unfolded, as it stands. */
 static bool value_date(const pop3_headers_t *h, int64_t *unix_time) {
@@ -293,6 +298,11 @@ static void finish_field(pop3_headers_t *h) {
   } else if (h->field == FIELD_DATE) {
     h->date_ok = value_date(h, &h->date_time);
     h->date_done = true;
+  } else if (h->field == FIELD_WATCHED) {
+    h->watched_ok = !h->value_bad;
+    memcpy(h->watched, h->value, h->value_len);
+    h->watched_len = h->value_len;
+    h->watched_done = true;
   }
   h->field = FIELD_NONE;
 }
@@ -369,6 +379,9 @@ void pop3_headers_line(pop3_headers_t *h, const char *line, size_t len,
       h->field = FIELD_RECEIVED;
     else if (value_at > 0 && word_is(line, name_len, "date") && !h->date_done)
       h->field = FIELD_DATE;
+    else if (value_at > 0 && h->watch != NULL &&
+             word_is(line, name_len, h->watch) && !h->watched_done)
+      h->field = FIELD_WATCHED;
     if (h->field != FIELD_NONE) {
       start_value(h);
       h->value_semicolon = false;
@@ -380,7 +393,18 @@ void pop3_headers_line(pop3_headers_t *h, const char *line, size_t len,
 }
 
 bool pop3_headers_settled(const pop3_headers_t *h) {
-  return h->received_done && (h->received_ok || h->date_done);
+  return h->received_done && (h->received_ok || h->date_done) &&
+         (h->watch == NULL || h->watched_done);
+}
+
+bool pop3_headers_watched(const pop3_headers_t *h, const char **value,
+                          size_t *len) {
+  bool open = h->field == FIELD_WATCHED;
+  if (open ? h->value_bad : !(h->watched_done && h->watched_ok))
+    return false;
+  *value = open ? h->value : h->watched;
+  *len = open ? h->value_len : h->watched_len;
+  return true;
 }
 
 bool pop3_headers_date(const pop3_headers_t *h, int64_t *unix_time,

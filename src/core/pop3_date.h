@@ -68,10 +68,23 @@ typedef struct {
   bool value_blank;     /* value ends with a blank (runs are kept as one) */
   bool received_done, received_ok; /* the top-most Received: field */
   bool date_done, date_ok;         /* the first Date: field */
+  bool watched_done, watched_ok;   /* the first field named `watch` */
+  uint16_t watched_len;
+  const char *watch;               /* pop3_headers_watch, or NULL */
   char value[POP3_HEADER_VALUE_MAX];
+  char watched[POP3_HEADER_VALUE_MAX]; /* its unfolded value */
 } pop3_headers_t;
 
 void pop3_headers_init(pop3_headers_t *h);
+
+/* After init: also keep the unfolded value of the first field called name
+ * (matched without regard to case; name must outlive the scan). Runs of
+ * blanks are kept as one SP; a value longer than POP3_HEADER_VALUE_MAX, or
+ * cut by a truncated line, is not kept. */
+void pop3_headers_watch(pop3_headers_t *h, const char *name);
+/* That field's value (not NUL-terminated), when the header had it. */
+bool pop3_headers_watched(const pop3_headers_t *h, const char **value,
+                          size_t *len);
 
 /* One line of the header section: no CRLF, dot-stuffing already removed.
  * truncated: the line was longer than the caller keeps and this is only its
@@ -87,7 +100,7 @@ void pop3_headers_line(pop3_headers_t *h, const char *line, size_t len,
 
 /* Whether the scanner can already tell the date: the top-most Received:
  * field is complete and has a date, or it has none and the first Date:
- * field is complete. The caller may stop feeding lines; the answer of
+ * field is complete; and the watched field, if any, is complete. The caller may stop feeding lines; the answer of
  * pop3_headers_date no longer changes. A field is complete when the next
  * field or the empty line begins. */
 bool pop3_headers_settled(const pop3_headers_t *h);

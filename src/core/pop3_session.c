@@ -204,6 +204,8 @@ static void on_quit(pop3_session_t *s, text_t line);
 static void on_top(pop3_session_t *s, text_t line);
 static void on_top_line(pop3_session_t *s, text_t line);
 static void on_noop(pop3_session_t *s, text_t line);
+static void on_uidl(pop3_session_t *s, text_t line);
+static void on_dele(pop3_session_t *s, text_t line);
 
 typedef struct {
   const char *name;    /* pop3_state_name */
@@ -235,12 +237,14 @@ static const state_info_t states[] = {
     STATE(TOP, "TOP answer", STAT, NULL, on_top),
     STATE(TOP_LIST, "TOP answer", STAT, NULL, on_top_line),
     STATE(NOOP, "NOOP answer", STAT, NULL, on_noop),
+    STATE(UIDL, "UIDL answer", STAT, NULL, on_uidl),
+    STATE(DELE, "DELE answer", STAT, NULL, on_dele),
 };
 
 #undef STATE
 
 #define STATE_COUNT (sizeof(states) / sizeof(states[0]))
-_Static_assert(STATE_COUNT == POP3_STATE_NOOP + 1,
+_Static_assert(STATE_COUNT == POP3_STATE_DELE + 1,
                "every state has a row in the table");
 
 const char *pop3_state_name(pop3_state_t state) {
@@ -379,6 +383,11 @@ static bool finish_instead_of_failing(pop3_session_t *s, const char *why) {
     return true;
   if (s->stat.have) {
     age_given_up(s, why);
+    if (s->loop.result.wanted && !s->loop.result.done &&
+        s->loop.result.problem[0] == '\0')
+      snprintf(s->loop.result.problem, sizeof(s->loop.result.problem),
+               "%.*s", (int)sizeof(s->loop.result.problem) - 1, why);
+    s->loop.result.done = true;
     finish(s, POP3_STATE_DONE);
     return true;
   }
@@ -417,6 +426,7 @@ fail_in(pop3_session_t *s, pop3_phase_t phase, pop3_failure_t failure,
 
 static void ask_first_headers(pop3_session_t *s);
 static void next_answer(pop3_session_t *s);
+static bool loop_on(const pop3_session_t *s);
 
 /* ---- pipelining -------------------------------------------------------- */
 
@@ -1304,6 +1314,7 @@ static void on_stat(pop3_session_t *s, text_t line) {
   s->stat.size = size;
   s->stat.have = true;
   s->age.result.wanted = s->options.age_scan > 0;
+  s->loop.result.wanted = loop_on(s);
   next_answer(s);
 }
 
@@ -1313,37 +1324,32 @@ static void on_quit(pop3_session_t *s, text_t line) {
   finish(s, POP3_STATE_DONE);
 }
 
-/* ---- message age: TOP n 0 ---------------------------------------------- */
+/* ---- after STAT: headers (TOP n 0), and the mail loop's UIDL and DELE ---- */
 
-/* Which messages are read: the first age_scan and the last age_scan, each
- * once, in ascending order. Before STAT is answered only the first ones
- * are known to be wanted (a TOP beyond the end just gets -ERR). */
+/* The messages whose header is read: the first age_scan (the age) and the
+ * last max(age_scan, loop_scan) (the age, and the mail loop's probes, which
+ * arrive last), each once, in ascending order. Before STAT is answered only
+ * the first ones are known to be wanted (a TOP beyond the end just gets
+ * -ERR). */
+static uint64_t tail_scan(const pop3_session_t *s) {
+  unsigned age = s->options.age_scan, loop = s->options.loop_scan;
+  return age > loop ? age : loop;
+}
+
 static uint64_t next_message(const pop3_session_t *s) {
-  uint64_t scan = s->options.age_scan, n = s->age.next;
+  uint64_t head = s->options.age_scan, tail = tail_scan(s), n = s->age.next;
   if (!s->stat.have)
-    return n <= scan ? n : 0;
+    return n <= head ? n : 0;
   uint64_t count = s->stat.count;
-  if (n <= scan && n <= count)
+  if (n <= head && n <= count)
     return n;
-  if (count > scan && n < count - scan + 1)
-    n = count - scan + 1;
+  if (count > tail && n < count - tail + 1)
+    n = count - tail + 1;
   return n <= count ? n : 0;
 }
 
-/* TOP n 0 for the next message, or false when there is none or no room
- * (in the output, or for the answer in the pipeline). */
-static bool queue_top(pop3_session_t *s) {
-  uint64_t n = next_message(s);
-  if (n == 0 || s->age.asked_len >= sizeof(s->age.asked) / sizeof(n) ||
-      s->pipeline.queued_len >= POP3_PIPELINE_MAX)
-    return false;
-  char argument[32];
-  snprintf(argument, sizeof(argument), "%llu 0", (unsigned long long)n);
-  if (!queue_command(s, "TOP", argument))
-    return false;
-  s->age.asked[s->age.asked_len++] = n;
-  s->age.next = n + 1;
-  return true;
+static bool loop_on(const pop3_session_t *s) {
+  return s->options.loop_scan > 0 && s->options.loop_probe != NULL;
 }
 
 static bool can_pipeline(const pop3_session_t *s) {
@@ -1359,6 +1365,47 @@ static bool top_offered(pop3_session_t *s) {
   return false;
 }
 
+/* Sends "VERB n" and expects its answer after those already expected:
+ * false when there is no room (in the output, or in the pipeline). */
+static bool queue_numbered(pop3_session_t *s, const char *verb, uint64_t n,
+                           const char *suffix) {
+  if (s->pipeline.queued_len >= POP3_PIPELINE_MAX)
+    return false;
+  char argument[32];
+  snprintf(argument, sizeof(argument), "%llu%s", (unsigned long long)n,
+           suffix);
+  return queue_command(s, verb, argument);
+}
+
+/* With the mail loop, a message's UIDL follows its TOP: a probe's unique
+ * id is checked again just before DELE. */
+static bool uidl_with_top(const pop3_session_t *s) {
+  return loop_on(s) && !s->loop.stopped && can_pipeline(s);
+}
+
+/* TOP n 0 for the next message (and UIDL n with the mail loop), or false
+ * when there is none or no room. `first`: the state waits for its answer;
+ * otherwise it is expected later. */
+static bool queue_top(pop3_session_t *s, bool first) {
+  uint64_t n = next_message(s);
+  bool uidl = uidl_with_top(s);
+  if (n == 0 || s->age.asked_len >= sizeof(s->age.asked) / sizeof(n) ||
+      s->pipeline.queued_len + 2 > POP3_PIPELINE_MAX)
+    return false;
+  if (!queue_numbered(s, "TOP", n, " 0") ||
+      (uidl && !queue_numbered(s, "UIDL", n, "")))
+    return false;
+  if (first)
+    set_state(s, POP3_STATE_TOP);
+  else
+    expect_later(s, POP3_STATE_TOP);
+  if (uidl)
+    expect_later(s, POP3_STATE_UIDL);
+  s->age.asked[s->age.asked_len++] = n;
+  s->age.next = n + 1;
+  return true;
+}
+
 /* STAT is being sent: with PIPELINING the first headers go in its burst,
  * so that reading them costs no round trip. Their answers follow STAT's. */
 static void ask_first_headers(pop3_session_t *s) {
@@ -1366,29 +1413,83 @@ static void ask_first_headers(pop3_session_t *s) {
   s->age.next = 1;
   if (s->options.age_scan == 0 || !can_pipeline(s) || !top_offered(s))
     return;
-  while (queue_top(s))
-    expect_later(s, POP3_STATE_TOP);
+  while (queue_top(s, false))
+    ;
+}
+
+static bool reading_headers(const pop3_session_t *s) {
+  return s->age.result.wanted || s->loop.result.wanted;
 }
 
 /* Asks for the next headers: all that are left in one burst with
  * PIPELINING, else one at a time. False when there is nothing to ask. */
 static bool ask_more_headers(pop3_session_t *s) {
-  if (!s->age.result.wanted || s->age.stopped || !top_offered(s))
+  if (!reading_headers(s) || s->age.stopped || !top_offered(s) ||
+      !queue_top(s, true))
     return false;
-  if (!queue_top(s))
-    return false;
-  set_state(s, POP3_STATE_TOP);
-  while (can_pipeline(s) && queue_top(s))
-    expect_later(s, POP3_STATE_TOP);
+  while (can_pipeline(s) && queue_top(s, false))
+    ;
   return true;
 }
 
+static void age_done(pop3_session_t *s) {
+  pop3_age_t *age = &s->age.result;
+  if (!age->wanted || age->done)
+    return;
+  if (!s->capabilities.top && s->capabilities.known)
+    age_given_up(s, "the server does not offer TOP (not in its CAPA list)");
+  else if (age->read > 0 && age->dated == 0)
+    age_given_up(s, "no message header read has a Received: or Date: "
+                    "field with a valid date");
+  age->done = true;
+}
+
+/* The mail loop can no longer delete: why, once. */
+static void loop_stopped(pop3_session_t *s, const char *why) {
+  pop3_loop_t *loop = &s->loop.result;
+  s->loop.stopped = true;
+  if (loop->wanted && loop->problem[0] == '\0')
+    snprintf(loop->problem, sizeof(loop->problem), "%.*s",
+             (int)sizeof(loop->problem) - 1, why);
+}
+
+/* The mail loop's next batch: each probe's UIDL again (its check), then
+ * DELE for those whose unique id is unchanged. False when none is left. */
+static bool ask_loop(pop3_session_t *s) {
+  pop3_loop_t *loop = &s->loop.result;
+  if (loop->wanted && s->capabilities.known && !s->capabilities.top)
+    loop_stopped(s, "the server does not offer TOP (not in its CAPA list)");
+  if (!loop->wanted || s->loop.stopped)
+    return false;
+  bool checking = s->loop.checked < loop->found_len;
+  unsigned *i = checking ? &s->loop.checked : &s->loop.deleting;
+  bool first = true;
+  for (; *i < loop->found_len; (*i)++) {
+    pop3_probe_t *p = &loop->found[*i];
+    if (p->uid[0] == '\0' || (!checking && !p->verified))
+      continue;
+    if (!first && !can_pipeline(s))
+      break;
+    if (!queue_numbered(s, checking ? "UIDL" : "DELE", p->n, ""))
+      break;
+    pop3_state_t state = checking ? POP3_STATE_UIDL : POP3_STATE_DELE;
+    if (first)
+      set_state(s, state);
+    else
+      expect_later(s, state);
+    first = false;
+  }
+  if (first && checking)
+    return ask_loop(s); /* nothing to check: on to DELE */
+  return !first;
+}
+
 /* After an answer once STAT is in: the next one already asked for, or the
- * next headers, or QUIT. */
+ * next headers, or the mail loop's next batch, or QUIT. */
 static void next_answer(pop3_session_t *s) {
   bool only_noop = s->pipeline.queued_len == 1 &&
                    s->pipeline.queued[0] == POP3_STATE_NOOP;
-  bool more = s->age.result.wanted && !s->age.stopped && next_message(s) != 0;
+  bool more = reading_headers(s) && !s->age.stopped && next_message(s) != 0;
   if (only_noop && !more) {
     /* QUIT's state takes the NOOP's answer, or any line, as the end */
     s->pipeline.queued_len = 0;
@@ -1398,15 +1499,10 @@ static void next_answer(pop3_session_t *s) {
   }
   if (ask_more_headers(s))
     return;
-  pop3_age_t *age = &s->age.result;
-  if (age->wanted && !age->done) {
-    if (!s->capabilities.top && s->capabilities.known)
-      age_given_up(s, "the server does not offer TOP (not in its CAPA list)");
-    else if (age->read > 0 && age->dated == 0)
-      age_given_up(s, "no message header read has a Received: or Date: "
-                      "field with a valid date");
-    age->done = true;
-  }
+  age_done(s);
+  if (ask_loop(s))
+    return;
+  s->loop.result.done = true;
   ask(s, POP3_STATE_QUIT);
 }
 
@@ -1424,6 +1520,8 @@ static void on_top(pop3_session_t *s, text_t line) {
     s->age.bytes = 0;
     s->age.skipping = false;
     pop3_headers_init(&s->age.headers);
+    if (loop_on(s))
+      pop3_headers_watch(&s->age.headers, s->options.loop_header);
     set_state(s, POP3_STATE_TOP_LIST);
     return;
   }
@@ -1434,17 +1532,48 @@ static void on_top(pop3_session_t *s, text_t line) {
              (unsigned long long)n, quote(quoted, rest));
     s->age.stopped = true;
     age_given_up(s, why);
+    loop_stopped(s, why);
   }
   next_answer(s);
 }
 
-/* The end of one header: its date joins the oldest and the newest. */
+/* A header of one of this monitor's probes: kept for the mail loop, and
+ * left out of the age (the plugin deletes it). */
+static bool probe_found(pop3_session_t *s, int64_t date, bool dated) {
+  const char *value;
+  size_t len;
+  int64_t sent_ms;
+  if (!loop_on(s) ||
+      !pop3_headers_watched(&s->age.headers, &value, &len))
+    return false;
+  pop3_loop_t *loop = &s->loop.result;
+  if (!s->options.loop_probe(s->options.loop_arg, value, len, &sent_ms)) {
+    loop->lookalikes++;
+    return false;
+  }
+  if (loop->found_len >= POP3_LOOP_PROBES_MAX)
+    return true; /* the next collection deletes the rest */
+  pop3_probe_t *p = &loop->found[loop->found_len++];
+  memset(p, 0, sizeof(*p));
+  p->n = s->age.current;
+  p->sent_ms = sent_ms;
+  p->received = date;
+  p->dated = dated;
+  return true;
+}
+
+/* The end of one header: its date joins the oldest and the newest, unless
+ * it is a probe of the mail loop. */
 static void header_read(pop3_session_t *s) {
   pop3_age_t *age = &s->age.result;
-  int64_t date;
-  pop3_date_source_t source;
-  age->read++;
-  if (!pop3_headers_date(&s->age.headers, &date, &source))
+  int64_t date = 0;
+  pop3_date_source_t source = POP3_DATE_NONE;
+  bool dated = pop3_headers_date(&s->age.headers, &date, &source);
+  s->loop.result.scanned += loop_on(s);
+  if (probe_found(s, date, dated))
+    return;
+  age->read++; /* searched for probes too: more messages, a closer age */
+  if (!dated)
     return;
   if (age->dated == 0 || date < age->oldest) {
     age->oldest = date;
@@ -1467,6 +1596,7 @@ static bool header_bytes(pop3_session_t *s, size_t n) {
   snprintf(why, sizeof(why),
            "the header of message %llu is longer than %d bytes",
            (unsigned long long)s->age.current, POP3_AGE_HEADER_MAX);
+  loop_stopped(s, why);
   finish_instead_of_failing(s, why);
   return false;
 }
@@ -1474,6 +1604,12 @@ static bool header_bytes(pop3_session_t *s, size_t n) {
 static void on_top_line(pop3_session_t *s, text_t line) {
   if (line.len == 1 && line.data[0] == '.') {
     header_read(s);
+    if (loop_on(s) && !s->loop.stopped && !can_pipeline(s)) {
+      /* lock-step: this message's UIDL now */
+      set_state(s, POP3_STATE_UIDL);
+      queue_numbered(s, "UIDL", s->age.current, "");
+      return;
+    }
     next_answer(s);
     return;
   }
@@ -1483,6 +1619,99 @@ static void on_top_line(pop3_session_t *s, text_t line) {
     line = text_after(line, 1);
   if (!pop3_headers_settled(&s->age.headers))
     pop3_headers_line(&s->age.headers, line.data, line.len, false);
+}
+
+/* "+OK n unique-id" (RFC 1939: 1 to 70 characters from 0x21 to 0x7E). */
+static bool parse_uidl(text_t rest, uint64_t *n, text_t *uid) {
+  text_t t = skip_spaces(rest);
+  if (parse_number(&t, UINT64_MAX, n) != NUMBER_OK)
+    return false;
+  *uid = skip_spaces(t);
+  while (uid->len > 0 && uid->data[uid->len - 1] == ' ')
+    uid->len--;
+  if (uid->len == 0 || uid->len > POP3_UID_MAX)
+    return false;
+  for (size_t i = 0; i < uid->len; i++)
+    if (uid->data[i] < 0x21 || uid->data[i] > 0x7e)
+      return false;
+  return true;
+}
+
+/* The probe the UIDL answer is about: found while searching (its TOP came
+ * just before), or checked again before DELE. */
+static pop3_probe_t *uidl_probe(pop3_session_t *s, uint64_t *expected) {
+  pop3_loop_t *loop = &s->loop.result;
+  if (s->loop.checked == 0) {
+    *expected = s->age.current;
+    for (unsigned i = 0; i < loop->found_len; i++)
+      if (loop->found[i].n == *expected)
+        return &loop->found[i];
+    return NULL;
+  }
+  while (s->loop.answered < loop->found_len &&
+         loop->found[s->loop.answered].uid[0] == '\0')
+    s->loop.answered++;
+  pop3_probe_t *p = s->loop.answered < loop->found_len
+                        ? &loop->found[s->loop.answered++]
+                        : NULL;
+  *expected = p ? p->n : 0;
+  return p;
+}
+
+static void on_uidl(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest, uid;
+  uint64_t n, expected;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  pop3_probe_t *p = uidl_probe(s, &expected);
+  char quoted[POP3_SERVER_TEXT_MAX + 1], why[POP3_ERROR_MAX];
+  if (!ok) {
+    snprintf(why, sizeof(why), "server refused UIDL %llu: \"%s\"",
+             (unsigned long long)expected, quote(quoted, rest));
+    loop_stopped(s, why);
+  } else if (!parse_uidl(rest, &n, &uid) || n != expected) {
+    snprintf(why, sizeof(why), "UIDL %llu answered \"%s\"",
+             (unsigned long long)expected, quote(quoted, line));
+    loop_stopped(s, why);
+  } else if (p != NULL && s->loop.checked == 0) {
+    memcpy(p->uid, uid.data, uid.len);
+    p->uid[uid.len] = '\0';
+  } else if (p != NULL) {
+    /* the same message as when its header was read: it may go */
+    p->verified = strlen(p->uid) == uid.len &&
+                  memcmp(p->uid, uid.data, uid.len) == 0;
+    if (!p->verified) {
+      snprintf(why, sizeof(why),
+               "the unique id of message %llu changed (\"%s\", then \"%s\"): "
+               "not deleted",
+               (unsigned long long)n, p->uid, quote(quoted, uid));
+      loop_stopped(s, why);
+    }
+  }
+  next_answer(s);
+}
+
+static void on_dele(pop3_session_t *s, text_t line) {
+  bool ok;
+  text_t rest;
+  if (!read_status(s, line, &ok, &rest))
+    return;
+  pop3_loop_t *loop = &s->loop.result;
+  while (s->loop.deleted < loop->found_len &&
+         !loop->found[s->loop.deleted].verified)
+    s->loop.deleted++;
+  if (s->loop.deleted < loop->found_len) {
+    pop3_probe_t *p = &loop->found[s->loop.deleted++];
+    p->deleted = ok;
+    if (!ok) {
+      char quoted[POP3_SERVER_TEXT_MAX + 1], why[POP3_ERROR_MAX];
+      snprintf(why, sizeof(why), "server refused DELE %llu: \"%s\"",
+               (unsigned long long)p->n, quote(quoted, rest));
+      loop_stopped(s, why);
+    }
+  }
+  next_answer(s);
 }
 
 /* A header line longer than the line buffer (full now): its start goes to
@@ -1731,7 +1960,12 @@ pop3_state_t pop3_session_state(const pop3_session_t *s) { return s->state; }
 
 bool pop3_session_values_ready(const pop3_session_t *s) {
   return s->stat.have &&
-         (!s->age.result.wanted || s->age.result.done || ended(s));
+         (ended(s) || ((!s->age.result.wanted || s->age.result.done) &&
+                       (!s->loop.result.wanted || s->loop.result.done)));
+}
+
+const pop3_loop_t *pop3_session_loop(const pop3_session_t *s) {
+  return s->loop.result.wanted ? &s->loop.result : NULL;
 }
 
 const pop3_age_t *pop3_session_age(const pop3_session_t *s) {

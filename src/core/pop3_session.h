@@ -70,9 +70,15 @@
  * which keeps its STAT values). */
 #define POP3_AGE_SCAN_MAX 16
 #define POP3_AGE_HEADER_MAX 65536
+/* The mail loop: the most messages searched for probes (from the end),
+ * and the most probes handled in one session (the next takes the rest). */
+#define POP3_LOOP_SCAN_MAX 32
+#define POP3_LOOP_PROBES_MAX 16
+/* A unique id (UIDL), RFC 1939: 1 to 70 characters. */
+#define POP3_UID_MAX 70
 /* Commands that can be pipelined behind the one answered next: the login's,
- * STAT, a batch of TOP and a NOOP. */
-#define POP3_PIPELINE_MAX (6 + POP3_AGE_SCAN_MAX)
+ * STAT, a batch of TOP with their UIDL, and a NOOP. */
+#define POP3_PIPELINE_MAX (6 + 2 * POP3_LOOP_SCAN_MAX)
 #define POP3_IMPLEMENTATION_MAX 128
 #define POP3_SASL_MAX 128
 
@@ -140,11 +146,13 @@ typedef enum {
   POP3_STATE_TOP,         /* the status line of a TOP answer */
   POP3_STATE_TOP_LIST,    /* reading header lines up to "." */
   POP3_STATE_NOOP,        /* the answer to the NOOP of a silence probe */
+  POP3_STATE_UIDL,        /* a message's unique id (the mail loop) */
+  POP3_STATE_DELE,        /* deleting one of the mail loop's own probes */
 } pop3_state_t;
 
 /* "GREETING", "CAPA", "CAPA_LIST", "STLS", "TLS_PENDING", "USER", "PASS",
  * "STAT", "QUIT", "DONE", "FAILED", "APOP", "AUTH", "AUTH_CANCEL", "TOP",
- * "TOP_LIST", "NOOP"; "unknown" for any other value. */
+ * "TOP_LIST", "NOOP", "UIDL", "DELE"; "unknown" for any other value. */
 const char *pop3_state_name(pop3_state_t state);
 
 typedef struct {
@@ -178,6 +186,18 @@ typedef struct {
    * the first batch goes in STAT's burst and the last costs one more
    * round trip. */
   unsigned age_scan;
+  /* The mail loop: 0 off; n searches the headers of the last n messages
+   * (at most POP3_LOOP_SCAN_MAX) for the field loop_header, and deletes
+   * those loop_probe says are this monitor's own probes, and nothing else.
+   * A probe's unique id (UIDL) is read with its header and again just
+   * before DELE, which goes only when the two are equal. loop_probe is
+   * called with the field's unfolded value (not NUL-terminated, any bytes)
+   * and gives the probe's send time (Unix ms); it must not block. */
+  unsigned loop_scan;
+  const char *loop_header;
+  bool (*loop_probe)(void *arg, const char *value, size_t len,
+                     int64_t *sent_ms);
+  void *loop_arg;
 } pop3_session_options_t;
 
 /* What the headers read for the message age said. */
@@ -193,6 +213,29 @@ typedef struct {
    * "" when all went well */
   char problem[POP3_ERROR_MAX];
 } pop3_age_t;
+
+/* One of the mail loop's probes, found in the mailbox. */
+typedef struct {
+  uint64_t n;          /* its number in this session */
+  int64_t sent_ms;     /* when it was sent (Unix ms), from its token */
+  int64_t received;    /* its top-most Received: date (Unix s), when dated */
+  bool dated;
+  bool verified;       /* its UIDL was the same just before DELE */
+  bool deleted;        /* DELE answered +OK: the server deletes it at QUIT */
+  char uid[POP3_UID_MAX + 1];
+} pop3_probe_t;
+
+/* What the mail loop found. */
+typedef struct {
+  bool wanted;         /* options.loop_scan > 0 and STAT was answered */
+  bool done;           /* nothing more will be asked for it */
+  unsigned scanned;    /* headers searched */
+  unsigned lookalikes; /* headers with the field that are no probe of ours */
+  unsigned found_len;
+  pop3_probe_t found[POP3_LOOP_PROBES_MAX];
+  /* why probes were not deleted, one line, "" when all went well */
+  char problem[POP3_ERROR_MAX];
+} pop3_loop_t;
 
 /* One session. The driver allocates it (about 10 KB; pop3_session_init
  * needs no more) and keeps it until pop3_session_clear. It is declared here
@@ -262,10 +305,18 @@ typedef struct {
     size_t bytes;        /* header bytes of the current answer so far */
     bool skipping;       /* dropping the rest of an over-long line */
     bool stopped;        /* ask for no more headers */
-    uint64_t first_undated;
     pop3_headers_t headers;
     pop3_age_t result;
   } age;
+
+  struct {               /* the mail loop (options.loop_scan > 0) */
+    bool stopped;        /* delete nothing more */
+    unsigned checked;    /* probes whose UIDL was asked again */
+    unsigned answered;   /* ... and answered */
+    unsigned deleting;   /* probes whose DELE went out (or was skipped) */
+    unsigned deleted;    /* ... and answered */
+    pop3_loop_t result;
+  } loop;
 
   pop3_error_t error;
 
@@ -330,6 +381,9 @@ bool pop3_session_values_ready(const pop3_session_t *s);
 /* The message age found; NULL when the age is off or STAT was not answered.
  * Meaningful once pop3_session_values_ready(). */
 const pop3_age_t *pop3_session_age(const pop3_session_t *s);
+/* What the mail loop found and deleted; NULL when it is off or STAT was not
+ * answered. Meaningful once pop3_session_values_ready(). */
+const pop3_loop_t *pop3_session_loop(const pop3_session_t *s);
 /* The state the session is in (for traces and tests). */
 pop3_state_t pop3_session_state(const pop3_session_t *s);
 /* Part of a response line has arrived, not its end (for timeouts: the

@@ -12,13 +12,16 @@
  *   byte 2  login mechanism (low nibble, when the core has several); bit 4
  *           PIPELINING in the cached capabilities; bits 5-7 the message
  *           age's scan (0: off), when the core has it
- *   byte 3  seed of the read chunking (whole, one byte, random splits)
+ *   byte 3  seed of the read chunking (whole, one byte, random splits);
+ *           bits 6-7 the mail loop's scan (0: off), when the core has it
  *
  * Invariants (abort on violation): feed never takes more than it is given,
  * nor nothing while it still wants input; output is whole CRLF-terminated
  * commands from the read-only set (CAPA STLS USER PASS APOP AUTH STAT QUIT
- * NOOP "TOP n 0" and SASL responses), TOP only with the age on, after STAT
- * and for at most twice the scan's messages, nothing but STLS goes out in clear text when
+ * NOOP "TOP n 0" "UIDL n" "DELE n" and SASL responses), TOP only with the
+ * age or the mail loop on, after STAT and for at most as many messages as
+ * they scan; DELE only with the loop on, only of a message whose header
+ * was asked for, and never more often than the probe check said yes, nothing but STLS goes out in clear text when
  * StartTLS is on, nothing follows STLS before the handshake; the session
  * ends after EOF; an error is one printable line naming a known phase, and
  * never contains the password unless the server itself sent it; STAT values
@@ -106,21 +109,86 @@ typedef struct {
   bool stall;         /* stalled reads may send NOOP, then STAT and QUIT */
   unsigned age_scan;  /* options.age_scan */
   unsigned tops;      /* TOP commands sent since the last STAT */
+  unsigned loop_scan; /* options.loop_scan */
+  unsigned probes;    /* times the probe check said yes */
+  unsigned deles;
+  uint64_t topped[64]; /* messages whose TOP went out since the last STAT */
   char pending[POP3_OUTPUT_MAX + POP3_COMMAND_MAX]; /* partial command */
   size_t pending_len;
 } driver_t;
 
 /* "TOP n 0": a header, never a body, of a message numbered from 1. */
 static void check_top(driver_t *d, const char *line, size_t len) {
-  CHECK(d->age_scan > 0, "TOP with the age off");
+  CHECK(d->age_scan > 0 || d->loop_scan > 0, "TOP with the age and loop off");
   CHECK(d->stat_sent, "TOP before STAT");
-  CHECK(++d->tops <= 2 * d->age_scan, "TOP %u times for a scan of %u",
-        d->tops, d->age_scan);
+  unsigned tail = d->age_scan > d->loop_scan ? d->age_scan : d->loop_scan;
+  CHECK(++d->tops <= d->age_scan + tail, "TOP %u times for scans of %u, %u",
+        d->tops, d->age_scan, d->loop_scan);
+  d->topped[(d->tops - 1) % 64] = strtoull(line + 4, NULL, 10);
   CHECK(len >= 7 && line[4] >= '1' && line[4] <= '9' &&
             memcmp(line + len - 2, " 0", 2) == 0,
         "malformed TOP: \"%.*s\"", (int)len, line);
   for (size_t i = 4; i < len - 2; i++)
     CHECK(line[i] >= '0' && line[i] <= '9', "TOP with a bad number");
+}
+
+/* The one command that changes a mailbox: only for the mail loop's own
+ * probes, whose header the session read. */
+static void check_dele(driver_t *d, const char *line, size_t len) {
+  CHECK(d->loop_scan > 0, "DELE with the mail loop off");
+  CHECK(++d->deles <= d->probes, "DELE %u times, %u probes", d->deles,
+        d->probes);
+  uint64_t n = strtoull(line + 5, NULL, 10);
+  bool topped = false;
+  for (unsigned i = 0; i < d->tops && i < 64; i++)
+    topped |= d->topped[i] == n;
+  CHECK(topped && len > 5, "DELE of message %llu whose header was not read",
+        (unsigned long long)n);
+}
+
+/* options.loop_probe: "mon <digits>" is a probe of ours. */
+static bool fuzz_probe(void *arg, const char *value, size_t len,
+                       int64_t *sent_ms) {
+  driver_t *d = arg;
+  while (len > 0 && value[0] == ' ')
+    value++, len--;
+  if (len < 5 || memcmp(value, "mon ", 4) != 0)
+    return false;
+  int64_t ms = 0;
+  for (size_t i = 4; i < len; i++) {
+    if (value[i] < '0' || value[i] > '9' || ms > INT64_MAX / 10 - 10)
+      return false;
+    ms = ms * 10 + (value[i] - '0');
+  }
+  *sent_ms = ms;
+  d->probes++;
+  return true;
+}
+
+static void check_loop(const pop3_session_t *s, const driver_t *d, bool stat) {
+#ifdef POP3_LOOP_SCAN_MAX
+  const pop3_loop_t *loop = pop3_session_loop(s);
+  CHECK((loop != NULL) == (stat && d->loop_scan > 0), "loop without STAT");
+  if (loop == NULL)
+    return;
+  CHECK(loop->done, "loop not done at the end");
+  CHECK(loop->found_len <= d->probes && loop->found_len <= POP3_LOOP_PROBES_MAX,
+        "%u probes found, %u said yes", loop->found_len, d->probes);
+  unsigned deleted = 0;
+  for (unsigned i = 0; i < loop->found_len; i++) {
+    const pop3_probe_t *p = &loop->found[i];
+    CHECK(!p->deleted || p->verified, "a probe deleted without its check");
+    CHECK(memchr(p->uid, '\0', sizeof(p->uid)) != NULL && printable(p->uid),
+          "unique id not a printable string");
+    deleted += p->deleted;
+  }
+  CHECK(deleted <= d->deles, "%u deleted, %u DELE sent", deleted, d->deles);
+  size_t n = strnlen(loop->problem, sizeof(loop->problem));
+  CHECK(n < sizeof(loop->problem) && printable(loop->problem),
+        "loop problem not a printable line");
+#else
+  (void)s, (void)d, (void)stat;
+#endif
 }
 
 static void check_age(const pop3_session_t *s, const driver_t *d, bool stat) {
@@ -129,7 +197,8 @@ static void check_age(const pop3_session_t *s, const driver_t *d, bool stat) {
   if (age == NULL)
     return;
   CHECK(age->done && pop3_session_values_ready(s), "age not done at the end");
-  CHECK(age->dated <= age->read && age->read <= 2 * d->age_scan,
+  unsigned tail = d->age_scan > d->loop_scan ? d->age_scan : d->loop_scan;
+  CHECK(age->dated <= age->read && age->read <= d->age_scan + tail,
         "age: %u dated of %u read", age->dated, age->read);
   CHECK(age->dated == 0 || age->oldest <= age->newest, "oldest after newest");
   size_t n = strnlen(age->problem, sizeof(age->problem));
@@ -171,6 +240,10 @@ static void check_command(driver_t *d, const char *line, size_t len) {
     d->tops = 0;
   } else if (strcmp(verb, "TOP") == 0) {
     check_top(d, line, len);
+  } else if (strcmp(verb, "UIDL") == 0) {
+    CHECK(d->loop_scan > 0 && d->stat_sent, "UIDL without the mail loop");
+  } else if (strcmp(verb, "DELE") == 0) {
+    check_dele(d, line, len);
   } else if (strcmp(verb, "NOOP") == 0) {
     /* the probe after a silence: only behind a pipelined STAT */
     CHECK(d->stall && d->stat_sent && !clear && vlen == len,
@@ -280,14 +353,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #endif
 
   pop3_session_t s;
-  pop3_session_init(&s, &opts);
   driver_t d = {.starttls = opts.starttls};
+#ifdef POP3_LOOP_SCAN_MAX
+  d.loop_scan = data[3] >> 6;
+  opts.loop_scan = d.loop_scan;
+  opts.loop_header = "X-Collectd-Pop3-Loop";
+  opts.loop_probe = fuzz_probe;
+  opts.loop_arg = &d;
+#endif
+  pop3_session_init(&s, &opts);
 #ifdef POP3_PIPELINE_MAX
   d.stall = stall;
 #endif
 #ifdef POP3_AGE_SCAN_MAX
   d.age_scan = opts.age_scan;
 #endif
+
   size_t pos = 0;
   size_t timeout_at = (flags & 0x10) ? data[3] % 16 : SIZE_MAX;
   size_t reads = 0;
@@ -389,6 +470,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_capabilities(pop3_session_capabilities(&s));
 #ifdef POP3_AGE_SCAN_MAX
   check_age(&s, &d, stat);
+  check_loop(&s, &d, stat);
 #endif
   (void)pop3_phase_name(pop3_session_phase(&s));
   /* the output buffer beyond output_peak was never written by this

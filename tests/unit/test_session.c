@@ -99,6 +99,11 @@ typedef struct {
   bool injects;
   void (*check)(const pop3_session_t *s); /* extra checks, may be NULL */
   unsigned age_scan;   /* options.age_scan */
+  /* the mail loop: options.loop_scan, and what it must find: probes,
+   * probes deleted, look-alikes, a substring of the problem (NULL: none) */
+  unsigned loop_scan;
+  unsigned loop_found, loop_deleted, loop_lookalikes;
+  const char *loop_problem;
   /* split the transcript every split_step bytes (0: at every byte; big
    * transcripts use an odd step so splits still fall everywhere in a line) */
   size_t split_step;
@@ -126,6 +131,30 @@ typedef struct {
   char states[1024]; /* the trace: state names joined by '>' */
   pop3_state_t last; /* where the trace stands */
 } run_t;
+
+/* options.loop_probe: "mon ok-<sent_ms>" is one of this monitor's probes;
+ * anything else is not (the real check is pop3_loop_verify's MAC). */
+#define LOOP_HEADER "X-Collectd-Pop3-Loop"
+static bool test_probe(void *arg, const char *value, size_t len,
+                       int64_t *sent_ms) {
+  (void)arg;
+  while (len > 0 && value[0] == ' ')
+    value++, len--;
+  while (len > 0 && value[len - 1] == ' ')
+    len--;
+  static const char prefix[] = "mon ok-";
+  size_t n = sizeof(prefix) - 1;
+  if (len <= n || memcmp(value, prefix, n) != 0)
+    return false;
+  int64_t ms = 0;
+  for (size_t i = n; i < len; i++) {
+    if (value[i] < '0' || value[i] > '9' || ms > INT64_MAX / 10 - 10)
+      return false;
+    ms = ms * 10 + (value[i] - '0');
+  }
+  *sent_ms = ms;
+  return true;
+}
 
 /* options.trace for every run: one change of state. */
 static void record_state(void *arg, pop3_state_t from, pop3_state_t to) {
@@ -185,6 +214,9 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
                                  .pipeline_login = !sc->no_pipeline,
                                  .lockstep_methods = sc->lockstep,
                                  .age_scan = sc->age_scan,
+                                 .loop_scan = sc->loop_scan,
+                                 .loop_header = LOOP_HEADER,
+                                 .loop_probe = test_probe,
                                  .trace = record_state,
                                  .trace_arg = r};
   snprintf(r->states, sizeof(r->states), "GREETING");
@@ -282,7 +314,7 @@ static void drive(const script_t *sc, size_t split, bool bytewise, run_t *r) {
 static bool allowed_command(const char *line, size_t len) {
   static const char *const verbs[] = {"CAPA",  "STLS",  "USER ", "PASS ",
                                       "STAT",  "QUIT",  "APOP ", "AUTH ",
-                                      "TOP ",  "NOOP"};
+                                      "TOP ",  "NOOP",  "UIDL ", "DELE "};
   for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
     size_t n = strlen(verbs[i]);
     if (len >= n && memcmp(line, verbs[i], n) == 0 &&
@@ -390,6 +422,47 @@ static void verify_age(const script_t *sc, const run_t *r) {
                   age->problem, sc->age_problem);
 }
 
+static void verify_loop(const script_t *sc, const run_t *r) {
+  const pop3_loop_t *loop = pop3_session_loop(&r->s);
+  if (sc->loop_scan == 0 || !sc->ok) {
+    ck_assert_ptr_null(loop);
+    return;
+  }
+  ck_assert_ptr_nonnull(loop);
+  ck_assert(loop->done && pop3_session_values_ready(&r->s));
+  unsigned deleted = 0;
+  for (unsigned i = 0; i < loop->found_len; i++)
+    deleted += loop->found[i].deleted;
+  ck_assert_msg(loop->found_len == sc->loop_found &&
+                    deleted == sc->loop_deleted &&
+                    loop->lookalikes == sc->loop_lookalikes,
+                "%s [%s]: %u probes, %u deleted, %u look-alikes; expected "
+                "%u, %u, %u",
+                sc->name, r->mode, loop->found_len, deleted, loop->lookalikes,
+                sc->loop_found, sc->loop_deleted, sc->loop_lookalikes);
+  if (sc->loop_problem == NULL)
+    ck_assert_msg(loop->problem[0] == '\0', "%s [%s]: problem \"%s\"",
+                  sc->name, r->mode, loop->problem);
+  else
+    ck_assert_msg(strstr(loop->problem, sc->loop_problem) != NULL,
+                  "%s [%s]: problem \"%s\" lacks \"%s\"", sc->name, r->mode,
+                  loop->problem, sc->loop_problem);
+  /* DELE only for a probe whose unique id was checked just before */
+  const char *dele = r->sent;
+  size_t left = r->sent_len;
+  const char *hit;
+  while ((hit = memmem(dele, left, "DELE ", 5)) != NULL) {
+    unsigned long n = strtoul(hit + 5, NULL, 10);
+    bool probe = false;
+    for (unsigned i = 0; i < loop->found_len; i++)
+      probe |= loop->found[i].n == n && loop->found[i].verified;
+    ck_assert_msg(probe, "%s [%s]: DELE %lu of no checked probe", sc->name,
+                  r->mode, n);
+    left -= (size_t)(hit + 5 - dele);
+    dele = hit + 5;
+  }
+}
+
 static void verify(const script_t *sc, const run_t *r) {
   verify_commands(sc, r);
   ck_assert_int_eq(pop3_session_want(&r->s), POP3_WANT_NOTHING);
@@ -450,6 +523,7 @@ static void verify(const script_t *sc, const run_t *r) {
   if (sc->check)
     sc->check(&r->s);
   verify_age(sc, r);
+  verify_loop(sc, r);
 }
 
 /* Replays the script in every chunking; returns how many runs counted. */
@@ -574,6 +648,13 @@ static void check_long_sasl(const pop3_session_t *s) {
   "+OK\r\nreceived: from mx by pop (x; y) ; Thu, 3 Dec 2026 08:15:30 -0500 "    \
   "(EST)\r\nSubject: three\r\n\r\n.\r\n"
 #define AGE(n, old, new) .age_dated = n, .oldest = old, .newest = new
+#define CAPS_LOOP "+OK\r\nUSER\r\nPIPELINING\r\nTOP\r\nUIDL\r\n.\r\n"
+#define UIDL_OK(n) "+OK " #n " uid-" #n "\r\n"
+/* A probe's header as TOP shows it: Dovecot's LMTP Received: on top. */
+#define PROBE_HEAD(value)                                                      \
+  "+OK\r\nReceived: from localhost by pop with LMTP; Tue, 01 Dec 2026 "      \
+  "10:00:07 +0000\r\nX-Collectd-Pop3-Loop: " value "\r\nSubject: probe"     \
+  "\r\n\r\n.\r\n"
 #define LOGIN_USER "AUTH LOGIN\r\n"
 #define LOGIN_USER_B64 "YWxpY2U=\r\n"
 #define LOGIN_PASS_B64 "czNjcjN0LVBhNTU=\r\n"
@@ -595,6 +676,19 @@ static void check_long_sasl(const pop3_session_t *s) {
 static const pop3_capabilities_t CACHE_PIPE = {
     .known = true, .user = true, .pipelining = true, .login_delay = -1,
     .implementation = "from the cache"};
+/* The probe in "loop: a probe among the last messages is deleted". */
+static void check_probe_3(const pop3_session_t *s) {
+  const pop3_loop_t *loop = pop3_session_loop(s);
+  const pop3_probe_t *p = &loop->found[0];
+  ck_assert_uint_eq(p->n, 3);
+  ck_assert_int_eq(p->sent_ms, INT64_C(1796119205000));
+  ck_assert(p->dated);
+  ck_assert_int_eq(p->received, DATE_1 + 7);
+  ck_assert_str_eq(p->uid, "uid-3");
+  ck_assert(p->verified && p->deleted);
+  ck_assert_uint_eq(loop->scanned, 2);
+}
+
 static const pop3_capabilities_t CACHE_PIPE_TOP = {
     .known = true, .user = true, .pipelining = true, .top = true,
     .login_delay = -1, .implementation = "from the cache"};
@@ -1459,6 +1553,68 @@ static const script_t scripts[] = {
      B(GREETING CAPS_PIPE_TOP USER_OK PASS_OK "+OK 2 600\r\nReceived: x\r\n"),
      .age_scan = 1, .bursts = CAPA "|" USER PASS STAT TOP_1, OK(2, 600),
      AGE(0, 0, 0), .age_problem = "expected \"+OK\" or \"-ERR\""},
+    /* ---- the mail loop: UIDL and DELE of its own probes only ---- */
+    {"loop: a probe among the last messages is deleted",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 3 900\r\n" HEAD_2 UIDL_OK(2)
+       PROBE_HEAD("mon ok-1796119205000") UIDL_OK(3) UIDL_OK(3)
+       "+OK message 3 deleted\r\n" BYE),
+     .loop_scan = 2,
+     .bursts = CAPA "|" USER PASS STAT "|TOP 2 0\r\nUIDL 2\r\n" TOP_3
+               "UIDL 3\r\n|UIDL 3\r\n|DELE 3\r\n|" QUIT,
+     OK(3, 900), .loop_found = 1, .loop_deleted = 1,
+     .check = check_probe_3,
+     .states = AFTER_CAPA ">USER>PASS>STAT>TOP>TOP_LIST>UIDL>TOP>TOP_LIST>UIDL"
+               ">UIDL>DELE>QUIT>DONE"},
+    {"loop: look-alikes survive (another monitor, a wrong token)",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 3 900\r\n"
+       PROBE_HEAD("other ok-1796119205000") UIDL_OK(2)
+       PROBE_HEAD("mon bad-1796119205000") UIDL_OK(3) BYE),
+     .loop_scan = 2,
+     .bursts = CAPA "|" USER PASS STAT "|TOP 2 0\r\nUIDL 2\r\n" TOP_3
+               "UIDL 3\r\n|" QUIT,
+     OK(3, 900), .loop_lookalikes = 2},
+    {"loop: a unique id that changed stops every DELE",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 2 600\r\n"
+       PROBE_HEAD("mon ok-1796119205000") UIDL_OK(1)
+       PROBE_HEAD("mon ok-1796119206000") UIDL_OK(2) UIDL_OK(1)
+       "+OK 2 someone-else\r\n" BYE),
+     .loop_scan = 2,
+     .bursts = CAPA "|" USER PASS STAT "|" TOP_1 "UIDL 1\r\n" TOP_2
+               "UIDL 2\r\n|UIDL 1\r\nUIDL 2\r\n|" QUIT,
+     OK(2, 600), .loop_found = 2, .loop_problem = "unique id of message 2 changed"},
+    {"loop: without PIPELINING, one command at a time",
+     B(GREETING CAPS_PLAIN USER_OK PASS_OK "+OK 2 600\r\n"
+       PROBE_HEAD("mon ok-1796119205000") UIDL_OK(2) UIDL_OK(2)
+       "+OK\r\n" BYE),
+     .loop_scan = 1,
+     .bursts = CAPA "|" USER "|" PASS "|" STAT "|" TOP_2 "|UIDL 2\r\n|UIDL 2\r\n"
+               "|DELE 2\r\n|" QUIT,
+     OK(2, 600), .loop_found = 1, .loop_deleted = 1},
+    {"loop: UIDL refused: nothing is deleted",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 1 300\r\n"
+       PROBE_HEAD("mon ok-1796119205000") "-ERR no UIDL here\r\n" BYE),
+     .loop_scan = 1,
+     .bursts = CAPA "|" USER PASS STAT "|" TOP_1 "UIDL 1\r\n|" QUIT,
+     OK(1, 300), .loop_found = 1, .loop_problem = "server refused UIDL 1"},
+    {"loop: DELE refused",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 1 300\r\n"
+       PROBE_HEAD("mon ok-1796119205000") UIDL_OK(1) UIDL_OK(1)
+       "-ERR [SYS/PERM] read-only\r\n" BYE),
+     .loop_scan = 1,
+     .bursts = CAPA "|" USER PASS STAT "|" TOP_1 "UIDL 1\r\n|UIDL 1\r\n"
+               "|DELE 1\r\n|" QUIT,
+     OK(1, 300), .loop_found = 1, .loop_problem = "server refused DELE 1"},
+    {"loop: an empty mailbox asks nothing more",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 0 0\r\n" BYE), .loop_scan = 4,
+     .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(0, 0)},
+    {"loop and age: the probe is no message for the age",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 3 900\r\n" HEAD_1 UIDL_OK(1)
+       HEAD_3 UIDL_OK(2) PROBE_HEAD("mon ok-1796119205000") UIDL_OK(3)
+       UIDL_OK(3) "+OK\r\n" BYE),
+     .age_scan = 1, .loop_scan = 2,
+     .bursts = CAPA "|" USER PASS STAT TOP_1 "UIDL 1\r\n|TOP 2 0\r\n"
+               "UIDL 2\r\n" TOP_3 "UIDL 3\r\n|UIDL 3\r\n|DELE 3\r\n|" QUIT,
+     OK(3, 900), AGE(2, DATE_1, DATE_3), .loop_found = 1, .loop_deleted = 1},
     {"age: a cached login's burst carries TOP too",
      B(GREETING USER_OK PASS_OK "+OK 1 300\r\n" HEAD_1 BYE),
      .cached = &CACHE_PIPE_TOP, .age_scan = 1,
@@ -2347,7 +2503,7 @@ START_TEST(test_trace_api) {
       "FAILED",   "APOP", "AUTH",      "AUTH_CANCEL"};
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     ck_assert_str_eq(pop3_state_name((pop3_state_t)i), names[i]);
-  ck_assert_str_eq(pop3_state_name(POP3_STATE_NOOP + 1), "unknown");
+  ck_assert_str_eq(pop3_state_name(POP3_STATE_DELE + 1), "unknown");
   ck_assert_str_eq(pop3_state_name((pop3_state_t)-1), "unknown");
 
   static run_t r;
