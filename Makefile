@@ -14,7 +14,7 @@ CFLAGS += $(CSTD) $(WARN) -fPIC
 CPPFLAGS += -DHAVE_CONFIG_H -I/usr/include/collectd \
   -Isrc/core -Isrc/net -Isrc/plugin -Isrc/probe
 SSL_LIBS := -lssl -lcrypto
-NET_LIBS := $(SSL_LIBS) -lcares -lpthread -lm
+NET_LIBS := $(SSL_LIBS) -lcares -lcurl -lpthread -lm
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null) -Itests/harness
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
@@ -22,9 +22,11 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 CORE_SRC := src/core/pop3_error.c src/core/pop3_sasl.c src/core/pop3_date.c src/core/pop3_session.c
 # Connection, TLS and one whole collection: sockets and OpenSSL, no collectd.
 NET_SRC := src/net/pop3_transport.c src/net/pop3_tls.c src/net/pop3_timers.c src/net/pop3_resolve.c src/net/pop3_connect.c \
-	src/net/pop3_queue.c src/net/pop3_engine.c src/net/pop3_collect.c src/net/pop3_monitor.c src/net/pop3_token.c
+	src/net/pop3_queue.c src/net/pop3_engine.c src/net/pop3_collect.c src/net/pop3_monitor.c src/net/pop3_token.c \
+	src/net/pop3_loop.c src/net/pop3_smtp.c
 # collectd glue.
-PLUGIN_SRC := src/plugin/pop3_config.c src/plugin/pop3_report.c src/plugin/pop3_plugin.c
+PLUGIN_SRC := src/plugin/pop3_config.c src/plugin/pop3_report.c src/plugin/pop3_plugin.c \
+	src/plugin/pop3_mailloop.c
 HEADERS := $(wildcard src/*/*.h)
 
 PLUGIN_DIR ?= $(shell collectd -h 2>/dev/null | sed -n 's/^ *Plugin directory *//p')
@@ -81,12 +83,14 @@ $(BUILD)/test_date: tests/unit/test_date.c src/core/pop3_date.c $(HEADERS) | $(B
 
 $(BUILD)/test_config: tests/unit/test_config.c tests/harness/mock_collectd.c tests/harness/mock_collectd.h \
 		src/plugin/pop3_config.c src/net/pop3_monitor.c src/net/pop3_token.c \
-		src/probe/pop3_conffile.c src/probe/pop3_cf_util.c $(CORE_SRC) \
+		src/net/pop3_loop.c src/probe/pop3_conffile.c src/probe/pop3_cf_util.c \
+		$(CORE_SRC) \
 		$(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/unit/test_config.c \
 	  tests/harness/mock_collectd.c src/plugin/pop3_config.c src/net/pop3_monitor.c \
 	  src/probe/pop3_conffile.c src/probe/pop3_cf_util.c \
-	  src/net/pop3_token.c $(CORE_SRC) $(CHECK_LIBS) $(SSL_LIBS) -lm
+	  src/net/pop3_token.c src/net/pop3_loop.c $(CORE_SRC) $(CHECK_LIBS) \
+	  $(SSL_LIBS) -lm
 
 $(BUILD)/test_integration: tests/engine/test_integration.c tests/harness/test_env.h $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/engine/test_integration.c \
@@ -103,7 +107,8 @@ check: deps
 # linked together, must not call malloc and friends nor OpenSSL.
 CORE_FORBIDDEN := malloc|calloc|realloc|reallocarray|free|strdup|strndup|\
   aligned_alloc|posix_memalign|EVP_.*|OPENSSL_.*|CRYPTO_.*|SSL_.*|MD5.*
-unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_date $(BUILD)/test_config
+unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_date $(BUILD)/test_config \
+		$(BUILD)/test_loop
 	tests/unit/layers.sh
 	$(CC) $(CPPFLAGS) $(CFLAGS) -nostdlib -r -o $(BUILD)/core.o $(CORE_SRC)
 	@bad=$$(nm -u $(BUILD)/core.o | awk '{ print $$2 }' | \
@@ -114,6 +119,7 @@ unit: $(BUILD)/test_session $(BUILD)/test_sasl $(BUILD)/test_date $(BUILD)/test_
 	$(BUILD)/test_date
 	$(BUILD)/test_session
 	$(BUILD)/test_config
+	$(BUILD)/test_loop
 
 integration: $(BUILD)/test_integration
 	tests/engine/run-integration.sh $(BUILD)/test_integration
@@ -279,3 +285,20 @@ e2e-age-flags: $(BUILD)/pop3.so
 	tests/e2e/e2e-age-flags.sh $(BUILD)/pop3.so
 CHECK_MORE += e2e-age-flags
 .PHONY: e2e-age-flags
+
+# --- mail loop: the probe's tokens and message (test_loop, in `make unit`),
+# and SMTP submission with libcurl against a private Postfix + Dovecot
+# (tests/servers/mailloop.sh; test_smtp, about 15 s).
+$(BUILD)/test_loop: tests/unit/test_loop.c src/net/pop3_loop.c $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ \
+	  tests/unit/test_loop.c src/net/pop3_loop.c $(CHECK_LIBS) $(SSL_LIBS)
+
+$(BUILD)/test_smtp: tests/engine/test_smtp.c tests/harness/test_env.h src/net/pop3_smtp.c \
+		src/net/pop3_loop.c $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ tests/engine/test_smtp.c \
+	  src/net/pop3_smtp.c src/net/pop3_loop.c $(CHECK_LIBS) -lcurl $(SSL_LIBS) -lpthread
+
+smtp-check: $(BUILD)/test_smtp
+	tests/engine/run-smtp.sh $(BUILD)/test_smtp
+CHECK_MORE += smtp-check
+.PHONY: smtp-check

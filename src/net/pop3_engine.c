@@ -308,6 +308,14 @@ static void abort_collection(pop3_target_t *t, const pop3_error_t *err) {
 
 /* --- session ------------------------------------------------------------------ */
 
+/* The session's question for a header with the mail loop's field: is it
+ * one of this monitor's probes? Only those may be deleted. */
+static bool is_own_probe(void *arg, const char *value, size_t len,
+                         int64_t *sent_ms) {
+  const pop3_monitor_t *m = arg;
+  return pop3_loop_verify(&m->loop->key, m->name, value, len, sent_ms);
+}
+
 static void start_session(pop3_target_t *t) {
   collection_t *c = t->c;
   const pop3_monitor_t *m = t->monitor;
@@ -322,7 +330,11 @@ static void start_session(pop3_target_t *t) {
       .token = c->token,
       .host = m->host,
       .port = m->port,
-      .age_scan = m->collect_age ? m->age_scan : 0};
+      .age_scan = m->collect_age ? m->age_scan : 0,
+      .loop_scan = m->loop != NULL ? m->loop->search : 0,
+      .loop_header = POP3_LOOP_HEADER,
+      .loop_probe = is_own_probe,
+      .loop_arg = (void *)m};
   pop3_session_init(&c->session, &opts);
   c->session_started = true;
   c->step = STEP_SESSION;
@@ -413,6 +425,11 @@ static void check_stat(pop3_target_t *t, double now) {
   c->result.ok = true;
   c->result.response_time = c->stat_at - c->connect_start;
   take_age(c);
+  const pop3_loop_t *loop = pop3_session_loop(&c->session);
+  if (loop != NULL) {
+    c->result.loop_wanted = true;
+    c->result.loop = *loop;
+  }
   report(t);
 }
 

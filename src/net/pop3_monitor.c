@@ -4,9 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void free_secret(char *secret) {
+  if (secret != NULL)
+    explicit_bzero(secret, strlen(secret));
+  free(secret);
+}
+
+void pop3_loop_config_free(pop3_loop_config_t *l) {
+  if (l == NULL)
+    return;
+  free(l->host);
+  free(l->user);
+  free_secret(l->password);
+  free(l->ca_cert);
+  free(l->from);
+  free(l->to);
+  explicit_bzero(&l->key, sizeof(l->key));
+  free(l);
+}
+
 void pop3_monitor_free(pop3_monitor_t *m) {
   if (m == NULL)
     return;
+  pop3_loop_config_free(m->loop);
   if (m->password != NULL) {
     explicit_bzero(m->password, strlen(m->password));
     free(m->password);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "pop3_loop.h"
 #include "pop3_session.h" /* pop3_auth_t */
 
 #define POP3_DEFAULT_PORT 110
@@ -11,6 +12,32 @@
 #define POP3_DEFAULT_TIMEOUT 5.0
 #define POP3_DEFAULT_INTERVAL 30.0
 #define POP3_MIN_INTERVAL 30.0 /* the shortest Interval accepted */
+
+#define POP3_LOOP_DEFAULT_INTERVAL 300.0
+#define POP3_LOOP_DEFAULT_LOST_AFTER 900.0
+#define POP3_LOOP_DEFAULT_TIMEOUT 20.0
+#define POP3_LOOP_DEFAULT_SEARCH 10
+#define SMTP_SUBMISSION_PORT 587
+#define SMTPS_PORT 465
+
+/* A <MailLoop> block: where and how probes are submitted. */
+typedef struct {
+  char *host;
+  int port;
+  bool ssl;           /* implicit TLS */
+  bool starttls;      /* STARTTLS required (the default without SSL) */
+  char *user;         /* NULL: no AUTH */
+  char *password;
+  char *ca_cert;
+  bool verify_peer;
+  bool verify_host;
+  char *from, *to;    /* envelope and header addresses */
+  double interval;    /* seconds between two probes */
+  double lost_after;  /* a probe not seen within this is lost */
+  double timeout;     /* for one SMTP submission */
+  unsigned search;    /* the last messages searched for probes */
+  pop3_loop_key_t key; /* signs this monitor's probes */
+} pop3_loop_config_t;
 
 typedef struct {
   char *name;        /* unique; the plugin instance */
@@ -39,10 +66,12 @@ typedef struct {
   bool collect_availability; /* bool/available */
   bool collect_age; /* duration/oldest_message, duration/newest_message */
   unsigned age_scan;        /* messages read at each end for the age */
+  pop3_loop_config_t *loop; /* <MailLoop>, or NULL */
 } pop3_monitor_t;
 
 /* Frees the strings (the password is cleansed first) and the monitor. */
 void pop3_monitor_free(pop3_monitor_t *m);
+void pop3_loop_config_free(pop3_loop_config_t *l);
 
 /* Whether the login uses a bearer token (TokenFile / TokenCommand). */
 static inline bool pop3_monitor_uses_token(const pop3_monitor_t *m) {

@@ -46,6 +46,9 @@ typedef struct {
   bool age_wanted;
   pop3_age_t age;
   double oldest_age, newest_age;
+  /* the mail loop (<MailLoop>): the probes found, deleted or not */
+  bool loop_wanted;
+  pop3_loop_t loop;
   /* seconds spent per phase (resolve ... stat); -1 when not reached */
   double phase_seconds[POP3_PHASE_QUIT + 1];
 } pop3_result_t;

@@ -103,9 +103,9 @@ static int get_port(const char *name, const oconfig_item_t *ci, int *out) {
     errno = 0;
     long n = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || errno != 0) {
-      ERROR("pop3 plugin: monitor \"%s\": option Port: \"%s\" is not a port "
+      ERROR("pop3 plugin: monitor \"%s\": option %s: \"%s\" is not a port "
             "number",
-            name, s);
+            name, ci->key, s);
       return -1;
     }
     value = (double)n;
@@ -114,9 +114,9 @@ static int get_port(const char *name, const oconfig_item_t *ci, int *out) {
     return -1;
   }
   if (value != floor(value) || value < 1 || value > 65535) {
-    ERROR("pop3 plugin: monitor \"%s\": option Port: %g is not a port number "
+    ERROR("pop3 plugin: monitor \"%s\": option %s: %g is not a port number "
           "(1 to 65535)",
-          name, value);
+          name, ci->key, value);
     return -1;
   }
   *out = (int)value;
@@ -200,7 +200,8 @@ static bool is_ipv6_literal(const char *s) {
   return inet_pton(AF_INET6, s, &addr) == 1;
 }
 
-static int check_host(const char *name, const char *host) {
+static int check_host(const char *name, const char *option,
+                      const char *host) {
   const char *problem = NULL;
   if (host[0] == '\0')
     problem = "is empty";
@@ -220,8 +221,8 @@ static int check_host(const char *name, const char *host) {
     problem = "contains characters not allowed in a host name or address";
   if (problem == NULL)
     return 0;
-  ERROR("pop3 plugin: monitor \"%s\": option Host: \"%.64s\" %s", name, host,
-        problem);
+  ERROR("pop3 plugin: monitor \"%s\": option %s: \"%.64s\" %s", name, option,
+        host, problem);
   return -1;
 }
 
@@ -312,8 +313,8 @@ static const char *password_file_problem(pop3_line_status_t status) {
 
 /* The password file's first line, up to a CR or LF. Read without
  * waiting: a FIFO or a device named here must not hold collectd's start. */
-static int read_password_file(const char *name, const char *path,
-                              char **out) {
+static int read_password_file(const char *name, const char *option,
+                              const char *path, char **out) {
   char line[POP3_PASSWORD_MAX + 1];
   struct stat st = {0};
   int e = 0;
@@ -327,13 +328,13 @@ static int read_password_file(const char *name, const char *path,
     problem = "cannot be kept: out of memory";
   explicit_bzero(line, sizeof(line));
   if (problem != NULL && e != 0)
-    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: %s \"%s\": %s",
-          name, problem, path, strerror(e));
+    ERROR("pop3 plugin: monitor \"%s\": option %s: %s \"%s\": %s", name,
+          option, problem, path, strerror(e));
   else if (problem != NULL)
-    ERROR("pop3 plugin: monitor \"%s\": option PasswordFile: \"%s\" %s", name,
+    ERROR("pop3 plugin: monitor \"%s\": option %s: \"%s\" %s", name, option,
           path, problem);
   else
-    warn_if_readable_by_others(name, "PasswordFile", path, st.st_mode);
+    warn_if_readable_by_others(name, option, path, st.st_mode);
   return problem == NULL ? 0 : -1;
 }
 
@@ -363,6 +364,7 @@ static bool is_loopback(const char *host) {
 typedef struct {
   bool port_set;
   char *password_file;
+  const oconfig_item_t *loop; /* the <MailLoop> block, read after the rest */
 } parse_extras_t;
 
 /* TokenFile must be readable at start-up: read once, and forgotten. */
@@ -491,6 +493,14 @@ static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
     return get_boolean(n, child, &m->collect_age);
   if (strcasecmp("MessageAgeScan", key) == 0)
     return get_count(n, child, POP3_AGE_SCAN_MAX, &m->age_scan);
+  if (strcasecmp("MailLoop", key) == 0 && x->loop == NULL) {
+    x->loop = child;
+    return 0;
+  }
+  if (strcasecmp("MailLoop", key) == 0) {
+    ERROR("pop3 plugin: monitor \"%s\": more than one <MailLoop> block", n);
+    return -1;
+  }
   ERROR("pop3 plugin: monitor \"%s\": unknown option \"%s\"", n, key);
   return -1;
 }
@@ -502,7 +512,7 @@ static int validate(pop3_monitor_t *m, parse_extras_t *x) {
   if (m->host == NULL) {
     ERROR("pop3 plugin: monitor \"%s\": option Host is missing", n);
     bad++;
-  } else if (check_host(n, m->host) != 0) {
+  } else if (check_host(n, "Host", m->host) != 0) {
     bad++;
   }
   if (m->user == NULL) {
@@ -520,7 +530,8 @@ static int validate(pop3_monitor_t *m, parse_extras_t *x) {
           n);
     bad++;
   } else if (x->password_file != NULL) {
-    if (read_password_file(n, x->password_file, &m->password) != 0)
+    if (read_password_file(n, "PasswordFile", x->password_file,
+                           &m->password) != 0)
       bad++;
   } else if (m->password == NULL) {
     ERROR("pop3 plugin: monitor \"%s\": option Password (or PasswordFile) is "
@@ -576,6 +587,230 @@ static void warn_about_weak_settings(const pop3_monitor_t *m) {
     WARNING("pop3 plugin: monitor \"%s\": option CACert has no effect "
             "without SSL or StartTLS",
             m->name);
+  const pop3_loop_config_t *l = m->loop;
+  if (l != NULL && !l->ssl && !l->starttls && l->password != NULL &&
+      !is_loopback(l->host))
+    WARNING("pop3 plugin: monitor \"%s\": the mail loop's SMTP password "
+            "travels to %s in clear text; set MailLoop/StartTLS true",
+            m->name, l->host);
+  if (l != NULL && (l->ssl || l->starttls) &&
+      (!l->verify_peer || !l->verify_host))
+    WARNING("pop3 plugin: monitor \"%s\": the mail loop's TLS verification "
+            "is off (MailLoop/VerifyPeer %s, MailLoop/VerifyHost %s)",
+            m->name, l->verify_peer ? "true" : "false",
+            l->verify_host ? "true" : "false");
+}
+
+/* --- <MailLoop>: where and how the mail loop's probes are submitted ------- */
+
+typedef struct {
+  bool port_set, starttls_set;
+  char *password_file;
+} loop_extras_t;
+
+/* An address for MAIL FROM / RCPT TO and the From: / To: fields. */
+static int check_address(const char *name, const char *option,
+                         const char *address) {
+  const char *problem = NULL;
+  if (address[0] == '\0')
+    problem = "is empty";
+  else if (strlen(address) > 254)
+    problem = "is longer than 254 characters";
+  else if (strchr(address, '@') == NULL)
+    problem = "is not a mail address (no \"@\")";
+  for (const char *p = address; problem == NULL && *p != '\0'; p++)
+    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || *p == '<' ||
+        *p == '>')
+      problem = "contains a blank, a control character, \"<\" or \">\"";
+  if (problem == NULL)
+    return 0;
+  ERROR("pop3 plugin: monitor \"%s\": option %s: \"%.64s\" %s", name, option,
+        address, problem);
+  return -1;
+}
+
+/* One option of the block; its messages name it "MailLoop/Option". */
+static int parse_loop_option(const char *n, pop3_loop_config_t *l,
+                             loop_extras_t *x, const oconfig_item_t *child) {
+  char key[64];
+  snprintf(key, sizeof(key), "MailLoop/%s", child->key);
+  oconfig_item_t item = *child;
+  item.key = key;
+  const oconfig_item_t *c = &item;
+  const char *k = child->key;
+  if (strcasecmp("Host", k) == 0)
+    return get_string(n, c, &l->host);
+  if (strcasecmp("Port", k) == 0) {
+    x->port_set = true;
+    return get_port(n, c, &l->port);
+  }
+  if (strcasecmp("SSL", k) == 0)
+    return get_boolean(n, c, &l->ssl);
+  if (strcasecmp("StartTLS", k) == 0) {
+    x->starttls_set = true;
+    return get_boolean(n, c, &l->starttls);
+  }
+  if (strcasecmp("User", k) == 0)
+    return get_string(n, c, &l->user);
+  if (strcasecmp("Password", k) == 0)
+    return get_password(n, c, &l->password);
+  if (strcasecmp("PasswordFile", k) == 0)
+    return get_string(n, c, &x->password_file);
+  if (strcasecmp("CACert", k) == 0)
+    return get_string(n, c, &l->ca_cert);
+  if (strcasecmp("VerifyPeer", k) == 0)
+    return get_boolean(n, c, &l->verify_peer);
+  if (strcasecmp("VerifyHost", k) == 0)
+    return get_boolean(n, c, &l->verify_host);
+  if (strcasecmp("From", k) == 0)
+    return get_string(n, c, &l->from);
+  if (strcasecmp("To", k) == 0)
+    return get_string(n, c, &l->to);
+  if (strcasecmp("Interval", k) == 0)
+    return get_seconds(n, c, &l->interval);
+  if (strcasecmp("LostAfter", k) == 0)
+    return get_seconds(n, c, &l->lost_after);
+  if (strcasecmp("Timeout", k) == 0)
+    return get_seconds(n, c, &l->timeout);
+  if (strcasecmp("Search", k) == 0)
+    return get_count(n, c, POP3_LOOP_SCAN_MAX, &l->search);
+  ERROR("pop3 plugin: monitor \"%s\": unknown option \"%s\"", n, key);
+  return -1;
+}
+
+/* The SMTP login: a user with a password, or neither. */
+static int validate_loop_login(const char *n, pop3_loop_config_t *l,
+                               loop_extras_t *x) {
+  if (l->password != NULL && x->password_file != NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": options MailLoop/Password and "
+          "MailLoop/PasswordFile exclude each other",
+          n);
+    return -1;
+  }
+  if (x->password_file != NULL &&
+      read_password_file(n, "MailLoop/PasswordFile", x->password_file,
+                         &l->password) != 0)
+    return -1;
+  if ((l->user == NULL) != (l->password == NULL)) {
+    ERROR("pop3 plugin: monitor \"%s\": options MailLoop/User and "
+          "MailLoop/Password (or PasswordFile) go together",
+          n);
+    return -1;
+  }
+  if (l->user != NULL && check_credential(n, "MailLoop/User", l->user) != 0)
+    return -1;
+  return 0;
+}
+
+/* The schedule: a probe is only looked for at the monitor's collections. */
+static int validate_loop_times(const pop3_monitor_t *m,
+                               const pop3_loop_config_t *l) {
+  const char *n = m->name;
+  if (l->interval < m->interval) {
+    ERROR("pop3 plugin: monitor \"%s\": option MailLoop/Interval: %g is "
+          "below the monitor's Interval (%g)",
+          n, l->interval, m->interval);
+    return -1;
+  }
+  if (l->lost_after <= m->interval) {
+    ERROR("pop3 plugin: monitor \"%s\": option MailLoop/LostAfter: %g must "
+          "be above the monitor's Interval (%g): a probe is looked for at "
+          "each collection",
+          n, l->lost_after, m->interval);
+    return -1;
+  }
+  if (l->timeout >= l->interval) {
+    ERROR("pop3 plugin: monitor \"%s\": option MailLoop/Timeout: %g must be "
+          "below MailLoop/Interval (%g)",
+          n, l->timeout, l->interval);
+    return -1;
+  }
+  return 0;
+}
+
+static int validate_loop(pop3_monitor_t *m, pop3_loop_config_t *l,
+                         loop_extras_t *x) {
+  const char *n = m->name;
+  int bad = 0;
+  if (l->host == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option MailLoop/Host is missing", n);
+    bad++;
+  } else if (check_host(n, "MailLoop/Host", l->host) != 0) {
+    bad++;
+  }
+  if (l->from == NULL || l->to == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": option MailLoop/%s is missing", n,
+          l->from == NULL ? "From" : "To");
+    bad++;
+  } else if (check_address(n, "MailLoop/From", l->from) != 0 ||
+             check_address(n, "MailLoop/To", l->to) != 0) {
+    bad++;
+  }
+  if (l->ssl && l->starttls) {
+    ERROR("pop3 plugin: monitor \"%s\": options MailLoop/SSL and "
+          "MailLoop/StartTLS exclude each other",
+          n);
+    bad++;
+  }
+  bad += validate_loop_login(n, l, x) != 0;
+  bad += validate_loop_times(m, l) != 0;
+  if (l->ca_cert != NULL &&
+      check_readable_file(n, "MailLoop/CACert", l->ca_cert) != 0)
+    bad++;
+  /* the key that signs the probes comes from a secret of the monitor */
+  const char *secret = m->password != NULL ? m->password : l->password;
+  if (bad == 0 && secret == NULL) {
+    ERROR("pop3 plugin: monitor \"%s\": <MailLoop> needs a secret to sign "
+          "its probes: with Auth %s, set MailLoop/Password",
+          n, pop3_auth_name(m->auth));
+    bad++;
+  }
+  if (bad == 0)
+    pop3_loop_key(&l->key, secret, n);
+  return bad == 0 ? 0 : -1;
+}
+
+static pop3_loop_config_t *loop_with_defaults(void) {
+  pop3_loop_config_t *l = calloc(1, sizeof(*l));
+  if (l == NULL)
+    return NULL;
+  l->verify_peer = true;
+  l->verify_host = true;
+  l->interval = POP3_LOOP_DEFAULT_INTERVAL;
+  l->lost_after = POP3_LOOP_DEFAULT_LOST_AFTER;
+  l->timeout = POP3_LOOP_DEFAULT_TIMEOUT;
+  l->search = POP3_LOOP_DEFAULT_SEARCH;
+  return l;
+}
+
+static pop3_loop_config_t *config_loop(pop3_monitor_t *m,
+                                       const oconfig_item_t *ci) {
+  const char *n = m->name;
+  if (ci->values_num != 0) {
+    ERROR("pop3 plugin: monitor \"%s\": <MailLoop> takes no argument", n);
+    return NULL;
+  }
+  pop3_loop_config_t *l = loop_with_defaults();
+  loop_extras_t x = {0};
+  if (l == NULL) {
+    ERROR("pop3 plugin: out of memory");
+    return NULL;
+  }
+  int bad = 0;
+  for (int i = 0; i < ci->children_num; i++)
+    bad += parse_loop_option(n, l, &x, &ci->children[i]) != 0;
+  if (!x.starttls_set)
+    l->starttls = !l->ssl; /* fail closed: never submit in clear by default */
+  if (!x.port_set)
+    l->port = l->ssl ? SMTPS_PORT : SMTP_SUBMISSION_PORT;
+  if (bad == 0 && validate_loop(m, l, &x) != 0)
+    bad++;
+  free(x.password_file);
+  if (bad != 0) {
+    pop3_loop_config_free(l);
+    return NULL;
+  }
+  return l;
 }
 
 static pop3_monitor_t *monitor_with_defaults(void) {
@@ -613,6 +848,9 @@ pop3_monitor_t *pop3_config_monitor(const oconfig_item_t *ci) {
     if (parse_option(m, &extras, &ci->children[i]) != 0)
       bad++;
   if (bad == 0 && validate(m, &extras) != 0)
+    bad++;
+  if (bad == 0 && extras.loop != NULL &&
+      (m->loop = config_loop(m, extras.loop)) == NULL)
     bad++;
   free(extras.password_file);
   if (bad != 0) {

@@ -6,6 +6,8 @@
 
 #include "pop3_config.h"
 #include "pop3_engine.h"
+#include "pop3_mailloop.h"
+#include "pop3_plugin.h"
 #include "pop3_report.h"
 #include "pop3_time.h"
 #include "pop3_tls.h"
@@ -38,6 +40,7 @@ typedef struct {
   bool login_delay_noted; /* the LOGIN-DELAY NOTICE of this episode */
   bool age_problem_noted; /* the message age WARNING of this episode */
   bool age_dispatched;    /* the last collection dispatched the age */
+  pop3_mailloop_t *loop;  /* <MailLoop>, or NULL */
 } pop3_instance_t;
 
 /* Monitors read from the configuration, handed to collectd at init. */
@@ -170,11 +173,9 @@ static void tls_contexts_free(void) {
 
 /* --- reporting ------------------------------------------------------------ */
 
-/* A notification about the monitor, or about one of its values (type and
- * type_instance, else NULL). */
-static void notify_about(const pop3_monitor_t *m, int severity,
-                         const char *type, const char *type_instance,
-                         const char *text) {
+void pop3_plugin_notify(const pop3_monitor_t *m, int severity,
+                        const char *type, const char *type_instance,
+                        const char *text) {
   notification_t n = {.severity = severity, .time = cdtime()};
   sstrncpy(n.host, hostname_g, sizeof(n.host));
   sstrncpy(n.plugin, "pop3", sizeof(n.plugin));
@@ -188,7 +189,12 @@ static void notify_about(const pop3_monitor_t *m, int severity,
 }
 
 static void notify(const pop3_monitor_t *m, int severity, const char *text) {
-  notify_about(m, severity, NULL, NULL, text);
+  pop3_plugin_notify(m, severity, NULL, NULL, text);
+}
+
+static void dispatch(const pop3_monitor_t *m, const char *type,
+                     const char *type_instance, gauge_t value) {
+  pop3_plugin_dispatch(m, type, type_instance, value);
 }
 
 /* One ERROR line and one FAILURE notification per change of state or of
@@ -234,8 +240,8 @@ static void report_success(pop3_instance_t *inst, const pop3_result_t *r) {
   }
 }
 
-static void dispatch(const pop3_monitor_t *m, const char *type,
-                     const char *type_instance, gauge_t value) {
+void pop3_plugin_dispatch(const pop3_monitor_t *m, const char *type,
+                          const char *type_instance, double value) {
   value_list_t vl = VALUE_LIST_INIT;
   vl.values = &(value_t){.gauge = value};
   vl.values_len = 1;
@@ -392,7 +398,7 @@ static void dispatch_age(pop3_instance_t *inst, const pop3_result_t *r) {
     char text[LABEL_MAX + 64];
     snprintf(text, sizeof(text), "%s: the mailbox is empty, no message waits",
              label);
-    notify_about(m, NOTIF_OKAY, "duration", "oldest_message", text);
+    pop3_plugin_notify(m, NOTIF_OKAY, "duration", "oldest_message", text);
     inst->age_dispatched = false;
   }
   bool problem = r->age.problem[0] != '\0';
@@ -433,6 +439,8 @@ static void on_result(const pop3_result_t *r, void *arg) {
     dispatch(m, "timeleft", "certificate", left > 0 ? left : 0);
   }
   dispatch_age(inst, r);
+  if (inst->loop != NULL)
+    pop3_mailloop_result(inst->loop, r);
   report_success(inst, r);
 }
 
@@ -441,6 +449,8 @@ static void on_result(const pop3_result_t *r, void *arg) {
 static int pop3_read(user_data_t *ud) {
   pop3_instance_t *inst = ud->data;
   char label[LABEL_MAX];
+  if (inst->loop != NULL)
+    pop3_mailloop_tick(inst->loop);
   pthread_mutex_lock(&instances_lock);
   bool delayed = pop3_now() < inst->not_before;
   pthread_mutex_unlock(&instances_lock);
@@ -491,6 +501,7 @@ static void instance_free(pop3_instance_t *inst) {
   if (inst == NULL)
     return;
   SSL_CTX_free(inst->tls_ctx); /* drops this monitor's reference */
+  pop3_mailloop_free(inst->loop);
   pop3_monitor_free(inst->monitor);
   free(inst);
 }
@@ -513,6 +524,14 @@ static pop3_instance_t *instance_new(pop3_monitor_t *m) {
     }
     SSL_CTX_up_ref(ctx);
     inst->tls_ctx = ctx;
+  }
+  if (m->loop != NULL && (pop3_mailloop_start() != 0 ||
+                          (inst->loop = pop3_mailloop_new(m)) == NULL)) {
+    ERROR("pop3 plugin: monitor \"%s\": monitor not started: its mail loop "
+          "cannot run",
+          m->name);
+    instance_free(inst);
+    return NULL;
   }
   inst->target = pop3_engine_add(engine, m, inst->tls_ctx, on_result, inst);
   if (inst->target == NULL) {
@@ -639,6 +658,8 @@ static int pop3_shutdown(void) {
   }
   pop3_engine_free(engine);
   engine = NULL;
+  /* sends under way end within their MailLoop/Timeout; then the loops go */
+  pop3_mailloop_stop();
   for (size_t i = 0; i < instances_num; i++)
     instance_free(instances[i]);
   free(instances);

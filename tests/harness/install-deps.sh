@@ -9,6 +9,7 @@ packages=(
   collectd-core collectd-dev  # the daemon and its plugin headers
   libssl-dev openssl          # TLS, and certificates for the test servers
   libc-ares-dev               # name resolution inside the event loop
+  libcurl4-openssl-dev        # SMTP submission of the mail loop's probes
   check libsubunit-dev        # libcheck unit tests
   dovecot-core dovecot-pop3d  # the real POP3 server of the tests and demo
   dovecot-imapd               # IMAP: the message flags before and after collections
