@@ -286,6 +286,15 @@ e2e-age-flags: $(BUILD)/pop3.so
 CHECK_MORE += e2e-age-flags
 .PHONY: e2e-age-flags
 
+# The mail loop in the real collectd against a private Postfix and Dovecot:
+# a held delivery raises FAILURE, its release OKAY; delivery times, the
+# deletion of the probes (a leftover one too) and of nothing else
+# (tests/e2e/e2e-mailloop.sh; about 2 minutes).
+e2e-mailloop: $(BUILD)/pop3.so
+	tests/e2e/e2e-mailloop.sh $(BUILD)/pop3.so
+CHECK_MORE += e2e-mailloop
+.PHONY: e2e-mailloop
+
 # --- mail loop: the probe's tokens and message (test_loop, in `make unit`),
 # and SMTP submission with libcurl against a private Postfix + Dovecot
 # (tests/servers/mailloop.sh; test_smtp, about 15 s).

@@ -216,8 +216,18 @@ static findings_t take_probes(pop3_mailloop_t *l, const pop3_loop_t *found,
                               double now) {
   const pop3_loop_config_t *c = l->monitor->loop;
   findings_t f = {0};
+  /* oldest first, whatever order the server gave them: a probe in time
+   * must not make an older one found in the same session a leftover */
+  unsigned order[POP3_LOOP_PROBES_MAX];
   for (unsigned i = 0; i < found->found_len; i++) {
-    const pop3_probe_t *p = &found->found[i];
+    unsigned j = i;
+    for (; j > 0 && found->found[order[j - 1]].sent_ms > found->found[i].sent_ms;
+         j--)
+      order[j] = order[j - 1];
+    order[j] = i;
+  }
+  for (unsigned i = 0; i < found->found_len; i++) {
+    const pop3_probe_t *p = &found->found[order[i]];
     ssize_t at = find_pending(l, p->sent_ms);
     if (at < 0) {
       f.leftovers++;
