@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # keep-logs.sh DIR NAME: before a suite removes its scratch directory DIR,
 # copies the logs and outputs in it (*.log, *.out, *.stdout, *.stderr,
-# stderr, *.txt, and the harness's env files, which name the test passwords)
+# stderr, *.txt, the harness's env files and *.secrets, which name the test
+# passwords)
 # to $POP3_TEST_LOGS/NAME, replacing what an earlier run kept there. Does
 # nothing when POP3_TEST_LOGS is unset. tests/harness/check-secrets.sh greps them.
 set -uo pipefail
@@ -13,7 +14,8 @@ rm -rf "$dest"
 mkdir -p "$dest"
 cd "$src" || exit 0
 find . -type f -size -20M \( -name '*.log' -o -name '*.out' -o -name '*.stdout' \
-  -o -name '*.stderr' -o -name stderr -o -name '*.txt' -o -name env \) \
+  -o -name '*.stderr' -o -name stderr -o -name '*.txt' -o -name env \
+  -o -name '*.secrets' \) \
   -print0 2>/dev/null |
   while IFS= read -r -d '' f; do
     mkdir -p "$dest/$(dirname "$f")"

@@ -40,6 +40,12 @@ typedef struct {
 #define HOST S("Host", "127.0.0.1")
 #define USER S("User", "alice")
 #define PASS S("Password", SECRET)
+/* A <MailLoop> block with the given option lines */
+#define LOOP(lines) RAW("<MailLoop>", "\n" lines "\n  </MailLoop>")
+#define LOOP_BASE                                                              \
+  "    Host \"smtp.example.com\"\n    From \"probe@example.com\"\n"           \
+  "    To \"support@example.com\"\n"
+#define SMTP_SECRET "smtp-Sekr3t-never-logged"
 
 static char password_file[64];
 static char open_password_file[64];
@@ -202,6 +208,64 @@ START_TEST(test_collect_switches) {
   ck_assert(!m->collect_age); /* off by default: it costs a round trip */
   ck_assert_uint_eq(m->age_scan, 1);
   pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_mail_loop) {
+  const opt_t opts[] = {HOST, USER, PASS,
+                        LOOP(LOOP_BASE "    User \"probe@example.com\"\n"
+                                       "    Password \"" SMTP_SECRET "\""),
+                        {0}};
+  pop3_monitor_t *m = parse("loop", opts);
+  ck_assert_ptr_nonnull(m);
+  const pop3_loop_config_t *l = m->loop;
+  ck_assert_ptr_nonnull(l);
+  ck_assert_str_eq(l->host, "smtp.example.com");
+  ck_assert_int_eq(l->port, 587);           /* submission */
+  ck_assert(l->starttls && !l->ssl);        /* fail closed by default */
+  ck_assert(l->verify_peer && l->verify_host);
+  ck_assert_str_eq(l->from, "probe@example.com");
+  ck_assert_str_eq(l->to, "support@example.com");
+  ck_assert_str_eq(l->password, SMTP_SECRET);
+  ck_assert_double_eq(l->interval, 300);
+  ck_assert_double_eq(l->lost_after, 900);
+  ck_assert_uint_eq(l->search, 10);
+  /* the probes are signed with the POP3 password, as documented */
+  pop3_loop_key_t key;
+  pop3_loop_key(&key, SECRET, "loop");
+  ck_assert_mem_eq(l->key.key, key.key, sizeof(key.key));
+  ck_assert_uint_eq(mock_log_count(LOG_ERR), 0);
+  ck_assert_uint_eq(mock_log_count(LOG_WARNING), 0);
+  for (size_t i = 0; i < mock_log_num; i++)
+    ck_assert(strstr(mock_log[i].message, SMTP_SECRET) == NULL);
+  assert_no_secret_logged();
+  pop3_monitor_free(m);
+}
+END_TEST
+
+START_TEST(test_mail_loop_ssl_and_token_login) {
+  const opt_t ssl[] = {HOST, USER, PASS, LOOP(LOOP_BASE "    SSL true"), {0}};
+  pop3_monitor_t *m = parse("s", ssl);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_int_eq(m->loop->port, 465);
+  ck_assert(m->loop->ssl && !m->loop->starttls);
+  pop3_monitor_free(m);
+  /* a bearer-token login has no password: the loop's own signs the probes */
+  const opt_t token[] = {HOST, USER, S("Auth", "xoauth2"),
+                         S("TokenFile", token_file),
+                         LOOP(LOOP_BASE "    User \"p@example.com\"\n"
+                                        "    Password \"" SMTP_SECRET "\""),
+                         {0}};
+  m = parse("t", token);
+  ck_assert_ptr_nonnull(m);
+  pop3_loop_key_t key;
+  pop3_loop_key(&key, SMTP_SECRET, "t");
+  ck_assert_mem_eq(m->loop->key.key, key.key, sizeof(key.key));
+  pop3_monitor_free(m);
+  const opt_t none[] = {HOST, USER, S("Auth", "xoauth2"),
+                        S("TokenFile", token_file), LOOP(LOOP_BASE), {0}};
+  ck_assert_ptr_null(parse("t", none));
+  ck_assert_ptr_nonnull(mock_log_find(LOG_ERR, "<MailLoop> needs a secret"));
 }
 END_TEST
 
@@ -579,6 +643,24 @@ static const bad_case_t bad_cases[] = {
     {"m", {HOST, USER, PASS, N("MessageAgeScan", 17)}, "option MessageAgeScan: 17 is not a whole number from 1 to 16"},
     {"m", {HOST, USER, PASS, N("MessageAgeScan", 2.5)}, "option MessageAgeScan: 2.5 is not a whole number"},
     {"m", {HOST, USER, PASS, S("MessageAgeScan", "2")}, "option MessageAgeScan: expected"},
+    {"m", {HOST, USER, PASS, LOOP("    From \"a@b\"\n    To \"c@d\"")}, "option MailLoop/Host is missing"},
+    {"m", {HOST, USER, PASS, LOOP("    Host \"smtp\"\n    To \"c@d\"")}, "option MailLoop/From is missing"},
+    {"m", {HOST, USER, PASS, LOOP("    Host \"smtp\"\n    From \"a@b\"")}, "option MailLoop/To is missing"},
+    {"m", {HOST, USER, PASS, LOOP("    Host \"smtp\"\n    From \"nobody\"\n    To \"c@d\"")}, "option MailLoop/From: \"nobody\" is not a mail address"},
+    {"m", {HOST, USER, PASS, LOOP("    Host \"smtp\"\n    From \"a@b\"\n    To \"c d@e\"")}, "option MailLoop/To: \"c d@e\" contains a blank"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    SSL true\n    StartTLS true")}, "options MailLoop/SSL and MailLoop/StartTLS exclude"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    User \"probe\"")}, "options MailLoop/User and MailLoop/Password (or PasswordFile) go together"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Password \"" SMTP_SECRET "\"")}, "go together"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Interval 10")}, "option MailLoop/Interval: 10 is below the monitor's Interval (30)"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    LostAfter 30")}, "option MailLoop/LostAfter: 30 must be above the monitor's Interval (30)"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Timeout 300")}, "option MailLoop/Timeout: 300 must be below MailLoop/Interval (300)"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Search 33")}, "option MailLoop/Search: 33 is not a whole number from 1 to 32"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Port 0")}, "option MailLoop/Port: 0 is not a port number"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Host \"smtp://x\"")}, "option MailLoop/Host: \"smtp://x\" must not carry a scheme"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    Bogus 1")}, "unknown option \"MailLoop/Bogus\""},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE), LOOP(LOOP_BASE)}, "more than one <MailLoop> block"},
+    {"m", {HOST, USER, PASS, RAW("<MailLoop \"x\">", "\n" LOOP_BASE "  </MailLoop>")}, "<MailLoop> takes no argument"},
+    {"m", {HOST, USER, PASS, LOOP(LOOP_BASE "    CACert \"/nonexistent/ca.pem\"")}, "option MailLoop/CACert: cannot read"},
     {"m", {HOST, USER, PASS, B("Detect", true), S("Bogus", "x")}, "unknown option \"Bogus\""},
     {"m", {HOST, USER, PASS, S("Description", long_text)}, "option Description: value longer than"},
     {"", {HOST, USER, PASS}, "the monitor name is empty"},
@@ -1383,6 +1465,8 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_port_as_string);
   tcase_add_test(tc, test_collect_switches);
   tcase_add_test(tc, test_message_age);
+  tcase_add_test(tc, test_mail_loop);
+  tcase_add_test(tc, test_mail_loop_ssl_and_token_login);
   tcase_add_test(tc, test_password_file);
   tcase_add_test(tc, test_password_file_readable_by_others_warns);
   tcase_add_test(tc, test_cleartext_to_remote_host_warns);
