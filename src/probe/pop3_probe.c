@@ -511,6 +511,10 @@ int main(int argc, char **argv) {
     return STATE_UNKNOWN;
   if (a.age)
     m->collect_age = true;
+  /* The loop's probes belong to the collectd that sent them: deleting them
+   * here would make it count them as lost. */
+  pop3_loop_config_free(m->loop);
+  m->loop = NULL;
   SSL_CTX *ctx = NULL;
   char err[POP3_ERROR_MAX];
   if (pop3_monitor_uses_tls(m) &&
