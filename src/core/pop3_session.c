@@ -1389,8 +1389,11 @@ static bool uidl_with_top(const pop3_session_t *s) {
 static bool queue_top(pop3_session_t *s, bool first) {
   uint64_t n = next_message(s);
   bool uidl = uidl_with_top(s);
+  /* both commands fit, or neither goes: a TOP without its expected
+   * answers would put every later answer out of step */
   if (n == 0 || s->age.asked_len >= sizeof(s->age.asked) / sizeof(n) ||
-      s->pipeline.queued_len + 2 > POP3_PIPELINE_MAX)
+      s->pipeline.queued_len + 2 > POP3_PIPELINE_MAX ||
+      sizeof(s->output) - s->output_len < 2 * (POP3_COMMAND_MAX / 4))
     return false;
   if (!queue_numbered(s, "TOP", n, " 0") ||
       (uidl && !queue_numbered(s, "UIDL", n, "")))
@@ -1484,12 +1487,22 @@ static bool ask_loop(pop3_session_t *s) {
   return !first;
 }
 
+/* Whether commands are still to be sent after the answers expected now. */
+static bool more_to_ask(const pop3_session_t *s) {
+  const pop3_loop_t *loop = &s->loop.result;
+  bool headers = reading_headers(s) && !s->age.stopped && next_message(s) != 0;
+  bool probes = loop->wanted && !s->loop.stopped &&
+                (s->loop.checked < loop->found_len ||
+                 s->loop.deleting < loop->found_len);
+  return headers || probes;
+}
+
 /* After an answer once STAT is in: the next one already asked for, or the
  * next headers, or the mail loop's next batch, or QUIT. */
 static void next_answer(pop3_session_t *s) {
   bool only_noop = s->pipeline.queued_len == 1 &&
                    s->pipeline.queued[0] == POP3_STATE_NOOP;
-  bool more = reading_headers(s) && !s->age.stopped && next_message(s) != 0;
+  bool more = more_to_ask(s);
   if (only_noop && !more) {
     /* QUIT's state takes the NOOP's answer, or any line, as the end */
     s->pipeline.queued_len = 0;

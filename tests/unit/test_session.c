@@ -1604,6 +1604,14 @@ static const script_t scripts[] = {
      .bursts = CAPA "|" USER PASS STAT "|" TOP_1 "UIDL 1\r\n|UIDL 1\r\n"
                "|DELE 1\r\n|" QUIT,
      OK(1, 300), .loop_found = 1, .loop_problem = "server refused DELE 1"},
+    {"loop: a late STAT; the NOOP's answer is read before the headers'",
+     B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 1 300\r\n+OK\r\n"
+       PROBE_HEAD("mon ok-1796119205000") UIDL_OK(1) UIDL_OK(1) "+OK\r\n" BYE),
+     .loop_scan = 1, .flags = F_LATE,
+     .stall_at = sizeof(GREETING CAPS_LOOP USER_OK PASS_OK) - 1,
+     .bursts = CAPA "|" USER PASS STAT "|" NOOP "|" TOP_1 "UIDL 1\r\n|UIDL 1"
+               "\r\n|DELE 1\r\n|" QUIT,
+     OK(1, 300), .loop_found = 1, .loop_deleted = 1},
     {"loop: an empty mailbox asks nothing more",
      B(GREETING CAPS_LOOP USER_OK PASS_OK "+OK 0 0\r\n" BYE), .loop_scan = 4,
      .bursts = CAPA "|" USER PASS STAT "|" QUIT, OK(0, 0)},
