@@ -239,8 +239,7 @@ static void end_line(writer_t *w) {
   w->line_start = w->len;
 }
 
-/* No control character can end a header line early or start another. */
-static bool header_safe(const char *s) {
+bool pop3_loop_text_safe(const char *s) {
   if (s == NULL || s[0] == '\0')
     return false;
   for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
@@ -275,7 +274,7 @@ int pop3_loop_message(char *buf, size_t size, const char *from,
     return -1;
   buf[0] = '\0';
   token_parts_t p;
-  if (!header_safe(from) || !header_safe(to) || !header_safe(monitor) ||
+  if (!pop3_loop_text_safe(from) || !pop3_loop_text_safe(to) || !pop3_loop_text_safe(monitor) ||
       monitor[0] == ' ' || monitor[strlen(monitor) - 1] == ' ' ||
       token == NULL || !token_parse(token, strlen(token), &p) || sent_ms < 0)
     return -1;

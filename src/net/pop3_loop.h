@@ -54,6 +54,11 @@ int pop3_loop_token(const pop3_loop_key_t *k, const char *monitor,
 bool pop3_loop_verify(const pop3_loop_key_t *k, const char *monitor,
                       const char *value, size_t len, int64_t *sent_ms);
 
+/* Text that can go in a header line or an SMTP command: not empty, and no
+ * control character (CR, LF, ...) that could end the line early or start
+ * another. */
+bool pop3_loop_text_safe(const char *s);
+
 /* The probe message into buf, NUL-terminated, CRLF line ends: From:, To:,
  * Subject: "collectd pop3 mail loop probe (<monitor>)", Date: (sent_ms in
  * UTC), a unique Message-ID, X-Collectd-Pop3-Loop: <monitor> <token> (one

@@ -1,6 +1,7 @@
 /* pop3_smtp.c: one SMTP submission with libcurl, failures told by phase,
  * and the worker thread that runs submissions (see pop3_smtp.h). */
 #define _GNU_SOURCE /* explicit_bzero */
+#include "pop3_loop.h"
 #include "pop3_smtp.h"
 
 #include <pthread.h>
@@ -349,15 +350,6 @@ static bool plain_host(const char *host) {
   return true;
 }
 
-/* No CR, LF or other control character can reach an SMTP command line. */
-static bool plain_text(const char *s) {
-  if (s == NULL || s[0] == '\0')
-    return false;
-  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-    if (*p < 0x20 || *p == 0x7f)
-      return false;
-  return true;
-}
 
 /* The EHLO name goes in the URL's path: this host's name when it is a
  * plain one, so the server's log says who submitted; else libcurl's
@@ -415,11 +407,11 @@ int pop3_smtp_send(const pop3_smtp_options_t *o, const char *message,
     return setup_fail(err, err_size, "the host is not a host name");
   if (o->port < 1 || o->port > 65535)
     return setup_fail(err, err_size, "the port is not within 1..65535");
-  if (!plain_text(o->from) || !plain_text(o->to))
+  if (!pop3_loop_text_safe(o->from) || !pop3_loop_text_safe(o->to))
     return setup_fail(err, err_size,
                       "the envelope addresses must be non-empty and hold no "
                       "control characters");
-  if (o->user != NULL && !plain_text(o->user))
+  if (o->user != NULL && !pop3_loop_text_safe(o->user))
     return setup_fail(err, err_size,
                       "the user must be non-empty and hold no control "
                       "characters");
