@@ -89,6 +89,13 @@ static int send_probe(const pop3_smtp_options_t *o, probe_t *p, char *err,
   return rc;
 }
 
+/* A send that must fail, with its one line starting with prefix. */
+static void send_fails(const pop3_smtp_options_t *o, probe_t *p, char *err,
+                       size_t size, const char *what, const char *prefix) {
+  ck_assert_int_eq(send_probe(o, p, err, size), -1);
+  check_err(what, err, prefix);
+}
+
 /* Runs $SMTP_FIND: the X-Collectd-Pop3-Loop value of the message with
  * this token, found over POP3 (STLS, CA verified) within wait seconds,
  * into out; with whole, the whole message after it. false: not found. */
@@ -230,8 +237,7 @@ START_TEST(wrong_password) {
   o.password = WRONG_PASS;
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("wrong password", err, "smtp: auth: the server refused the login: 535");
+  send_fails(&o, &p, err, sizeof(err), "wrong password", "smtp: auth: the server refused the login: 535");
   char out[256];
   ck_assert(!find(p.token, 1, false, out, sizeof(out)));
 }
@@ -242,8 +248,7 @@ START_TEST(unknown_ca) {
   o.ca_cert = NULL; /* the system's store does not know the private CA */
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("unknown CA", err, "smtp: tls: certificate verification failed");
+  send_fails(&o, &p, err, sizeof(err), "unknown CA", "smtp: tls: certificate verification failed");
 }
 END_TEST
 
@@ -255,8 +260,7 @@ START_TEST(unknown_ca_implicit_tls) {
   o.ca_cert = NULL;
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("unknown CA, implicit TLS", err,
+  send_fails(&o, &p, err, sizeof(err), "unknown CA, implicit TLS",
             "smtp: tls: certificate verification failed");
 }
 END_TEST
@@ -266,8 +270,7 @@ START_TEST(missing_ca_file) {
   o.ca_cert = "/nonexistent/ca.pem";
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("missing CACert file", err, "smtp: tls:");
+  send_fails(&o, &p, err, sizeof(err), "missing CACert file", "smtp: tls:");
 }
 END_TEST
 
@@ -276,8 +279,7 @@ START_TEST(connect_refused) {
   o.port = env_int("SMTP_CLOSED_PORT");
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("connection refused", err, "smtp: connect: cannot connect to 127.0.0.1:");
+  send_fails(&o, &p, err, sizeof(err), "connection refused", "smtp: connect: cannot connect to 127.0.0.1:");
   ck_assert_ptr_nonnull(strstr(err, "Connection refused"));
 }
 END_TEST
@@ -288,8 +290,7 @@ START_TEST(unresolvable_host) {
   o.timeout = 5;
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("unresolvable host", err, "smtp: resolve:");
+  send_fails(&o, &p, err, sizeof(err), "unresolvable host", "smtp: resolve:");
 }
 END_TEST
 
@@ -299,8 +300,7 @@ START_TEST(starttls_required_fails_closed) {
   o.port = env_int("SMTP_PLAIN_PORT");
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("STARTTLS not offered", err, "smtp: tls:");
+  send_fails(&o, &p, err, sizeof(err), "STARTTLS not offered", "smtp: tls:");
   char out[256];
   ck_assert(!find(p.token, 1, false, out, sizeof(out)));
   o.user = o.password = NULL; /* also without AUTH */
@@ -317,8 +317,7 @@ START_TEST(implicit_tls_on_plain_port) {
   o.starttls = false;
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("TLS on a plain port", err, "smtp: tls:");
+  send_fails(&o, &p, err, sizeof(err), "TLS on a plain port", "smtp: tls:");
 }
 END_TEST
 
@@ -328,8 +327,7 @@ START_TEST(auth_without_tls_refused) {
   o.starttls = false;
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("AUTH without TLS", err, "smtp: setup:");
+  send_fails(&o, &p, err, sizeof(err), "AUTH without TLS", "smtp: setup:");
 }
 END_TEST
 
@@ -338,8 +336,7 @@ START_TEST(unknown_recipient) {
   o.to = "nobody@loop.test";
   probe_t p;
   char err[512];
-  ck_assert_int_eq(send_probe(&o, &p, err, sizeof(err)), -1);
-  check_err("unknown recipient", err,
+  send_fails(&o, &p, err, sizeof(err), "unknown recipient",
             "smtp: send: the server refused the recipient: 550 5.1.1");
 }
 END_TEST
@@ -454,6 +451,25 @@ static record_t *record_new(void) {
   return r;
 }
 
+/* A worker whose sends go to a listener that never answers. */
+typedef struct {
+  int fd, port;
+  pop3_smtp_worker_t *w;
+  record_t *r;
+  pop3_smtp_options_t o;
+} silent_worker_t;
+
+static void silent_worker(silent_worker_t *t, double timeout) {
+  char err[256];
+  t->fd = silent_listener(&t->port);
+  t->w = pop3_smtp_worker_new(err, sizeof(err));
+  ck_assert_msg(t->w != NULL, "%s", err);
+  t->r = record_new();
+  t->o = submission();
+  t->o.port = t->port;
+  t->o.timeout = timeout;
+}
+
 static bool wait_done(record_t *r, int n, double secs) {
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
@@ -504,15 +520,12 @@ END_TEST
 
 /* A send under way keeps its time; the queued ones are dropped at once. */
 START_TEST(worker_free_drops_queued) {
-  int port;
-  int fd = silent_listener(&port);
-  char err[256];
-  pop3_smtp_worker_t *w = pop3_smtp_worker_new(err, sizeof(err));
-  ck_assert_msg(w != NULL, "%s", err);
-  record_t *r = record_new();
-  pop3_smtp_options_t o = submission();
-  o.port = port;
-  o.timeout = 2;
+  silent_worker_t t;
+  silent_worker(&t, 2);
+  pop3_smtp_worker_t *w = t.w;
+  record_t *r = t.r;
+  pop3_smtp_options_t o = t.o;
+  int fd = t.fd;
   job_arg_t args[6];
   for (int i = 0; i < 6; i++) {
     args[i] = (job_arg_t){r, i};
@@ -541,15 +554,12 @@ START_TEST(worker_free_drops_queued) {
 END_TEST
 
 START_TEST(worker_queue_bounded) {
-  int port;
-  int fd = silent_listener(&port);
-  char err[256];
-  pop3_smtp_worker_t *w = pop3_smtp_worker_new(err, sizeof(err));
-  ck_assert_msg(w != NULL, "%s", err);
-  record_t *r = record_new();
-  pop3_smtp_options_t o = submission();
-  o.port = port;
-  o.timeout = 1;
+  silent_worker_t t;
+  silent_worker(&t, 1);
+  pop3_smtp_worker_t *w = t.w;
+  record_t *r = t.r;
+  pop3_smtp_options_t o = t.o;
+  int fd = t.fd;
   static job_arg_t args[400];
   int accepted = 0, refused = 0;
   for (int i = 0; i < 400; i++) {
