@@ -182,10 +182,16 @@ deb-check:
 # --- benchmark: `make bench` prints figures (bench/README-bench.md); never
 # part of `make check`. BENCH_QUICK=1: fewer repeats, 100 and 1000 monitors.
 .PHONY: bench
-BENCH_BIN := $(BUILD)/collect_bench $(BUILD)/delayq $(BUILD)/bench-java/PeerCommonsNet.class
+BENCH_BIN := $(BUILD)/collect_bench $(BUILD)/delayq $(BUILD)/bench-java/PeerCommonsNet.class \
+	$(BUILD)/smtp_bench
 
 $(BUILD)/collect_bench: bench/collect_bench.c $(CORE_SRC) $(NET_SRC) $(HEADERS) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/collect_bench.c $(CORE_SRC) $(NET_SRC) $(NET_LIBS)
+
+# the mail loop's SMTP send, alone (bench stage `loop`)
+$(BUILD)/smtp_bench: bench/smtp_bench.c src/net/pop3_smtp.c src/net/pop3_loop.c $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/smtp_bench.c src/net/pop3_smtp.c \
+	  src/net/pop3_loop.c -lcurl $(SSL_LIBS) -lpthread
 
 $(BUILD)/delayq: bench/delayq.c | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/delayq.c -lnetfilter_queue -lnfnetlink
@@ -311,3 +317,21 @@ smtp-check: $(BUILD)/test_smtp
 	tests/engine/run-smtp.sh $(BUILD)/test_smtp
 CHECK_MORE += smtp-check
 .PHONY: smtp-check
+
+# --- spreading: each monitor at its own offset in its interval, a server's
+# handshake slots within each monitor's Timeout, waiting collections run at
+# shutdown (tests/host/test_spread.c through the plugin host; about 20 s).
+$(BUILD)/test_spread: tests/host/test_spread.c src/net/pop3_engine.h $(HOST_SRC) \
+		$(HOST_HDR) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CHECK_CFLAGS) -o $@ tests/host/test_spread.c \
+	  $(HOST_SRC) $(CHECK_LIBS) $(HOST_LDFLAGS)
+
+spread-check: $(BUILD)/test_spread $(BUILD)/pop3.so
+	tests/harness/make-test-certs.sh $(BUILD)/test-certs
+	rm -rf $(POP3_TEST_LOGS)/spread-$(notdir $(BUILD))
+	mkdir -p $(POP3_TEST_LOGS)/spread-$(notdir $(BUILD))
+	FAULT_LOGS=$(POP3_TEST_LOGS)/spread-$(notdir $(BUILD)) \
+	  FAULT_CERTS=$(CURDIR)/$(BUILD)/test-certs FAULT_PLUGIN=$(CURDIR)/$(BUILD)/pop3.so \
+	  FAULT_SERVER=$(CURDIR)/tests/harness/fake_pop3.py $(BUILD)/test_spread
+CHECK_MORE += spread-check
+.PHONY: spread-check

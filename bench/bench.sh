@@ -7,7 +7,8 @@
 # every arriving packet to build/delayq, which holds it for half the
 # emulated RTT. Everything the bench creates (namespaces, and with them the
 # veth and the rules; processes; the temp dir) is removed on exit, also on
-# Ctrl-C. Every wait is bounded. BENCH_QUICK=1: fewer repeats, no 5000 row.
+# Ctrl-C. Every wait is bounded. BENCH_QUICK=1: fewer repeats, 1000-monitor
+# scale rows only.
 set -euo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
@@ -18,17 +19,19 @@ QUICK=${BENCH_QUICK:-}
 RTT_MS=50             # round-trip runs
 SCALE_RTT_MS=100      # scale runs
 INTERVAL=30
+# scale rows (see scale_row): TLS 1000 with and without Spread side by side
 if [[ -n $QUICK ]]; then
-  N=5; CG_N=3; SCALES=(100 1000)
+  N=5; CG_N=3; SCALES=(plain:1000 tls:1000:nospread tls:1000)
 else
-  N=15; CG_N=10; SCALES=(100 1000 5000)
+  N=15; CG_N=10
+  SCALES=(plain:100 plain:1000:nospread plain:1000 plain:5000 tls:1000:nospread tls:1000 tls:5000)
 fi
 [[ -n ${BENCH_SCALES:-} ]] && read -r -a SCALES <<<"$BENCH_SCALES"
 # BENCH_MONITOR_EXTRA: option lines added to every scale <Monitor> block
 MONITOR_EXTRA=${BENCH_MONITOR_EXTRA:+$BENCH_MONITOR_EXTRA
 }
-# BENCH_STAGES (for working on the bench): any of rtt age slow peers instr cpu scale
-STAGES=" ${BENCH_STAGES:-rtt age slow peers instr cpu scale} "
+# BENCH_STAGES (for working on the bench): any of rtt age slow peers instr cpu mem loop scale
+STAGES=" ${BENCH_STAGES:-rtt age slow peers instr cpu mem loop scale} "
 stage() { [[ $STAGES == *" $1 "* ]]; }
 
 NS_C=p3b-c-$$ NS_S=p3b-s-$$
@@ -394,38 +397,129 @@ cg_pair py_plain "$PY" "$HERE/peer_poplib.py" plain @N@ 127.0.0.1 110 "$BUSER" "
 cg_pair py_ssl "$PY" "$HERE/peer_poplib.py" ssl @N@ 127.0.0.1 995 "$BUSER" "$BPASS" "$CA"
 fi
 
+# CPU time, not instructions: callgrind's count leaves out the kernel (the
+# socket and TLS system calls are a large part of a collection) and cannot
+# run 1000 collections in reasonable time; 1000 collections make the 10 ms
+# ticks of getrusage irrelevant.
+CN=1000 JN=1000
 if stage cpu; then
-say "== Client CPU time per collection, loopback, no valgrind ((N+1) - 1 method, N = $((4 * CG_N)));"
+say "== Client CPU time per collection, loopback, no valgrind: (N+1) - 1 method, N = $CN,"
+say "   user + sys from getrusage; next to it callgrind's user-space instructions (above)."
 say "   Java: callgrind is impractical on a JVM and perf counters are not available"
-say "   here, so CPU time (getProcessCpuTime, 10 ms ticks) of $((10 * CG_N)) collections after 20 warm-up ones"
-CN=$((4 * CG_N)) JN=$((10 * CG_N))
+say "   here, so CPU time (getProcessCpuTime) of $JN collections after 20 warm-up ones"
 fi
+# cpu_pair KEY COMMAND-WITH-@N@...: CPU of N+1 collections minus that of 1
+cpu_pair() {
+  local key=$1 n
+  shift
+  for n in 1 $((CN + 1)); do
+    in_s timeout 600 "${@//@N@/$n}" >"$W/$key.$n" ||
+      { tail -n 3 "$W/$key.$n" >&2; say "  $key: failed collections (see above)"; }
+  done
+  "$PY" "$HERE/analyze.py" "$RES" cpu "$key" "$W/$key.1" "$W/$key.$((CN + 1))" "$CN"
+}
 for mode in plain ssl; do
   stage cpu || break
   flag=$(mode_flags $mode) port=$(mode_port $mode)
   cmode=first # TLS: the full handshake, like the peers
   [[ $mode == plain ]] && cmode=resumed # plain: the usual collection
-  for n in 1 $((CN + 1)); do
-    # shellcheck disable=SC2086
-    in_s timeout 300 "$BUILD/collect_bench" -q -m "$cmode" -n "$n" $flag -c "$CA" 127.0.0.1 "$port" "$BUSER" "$BPASS" >"$W/cpu_c_$mode.$n"
-    in_s "$PY" "$HERE/peer_poplib.py" "$mode" "$n" 127.0.0.1 "$port" "$BUSER" "$BPASS" "$CA" >"$W/cpu_py_$mode.$n"
-  done
-  "$PY" "$HERE/analyze.py" "$RES" cpu "cpu_c_$mode" "$W/cpu_c_$mode.1" "$W/cpu_c_$mode.$((CN + 1))" "$CN"
-  "$PY" "$HERE/analyze.py" "$RES" cpu "cpu_py_$mode" "$W/cpu_py_$mode.1" "$W/cpu_py_$mode.$((CN + 1))" "$CN"
-  in_s timeout 120 java "${JAVA_OPTS[@]}" -cp "$JAVA_CP" PeerCommonsNet "$mode" "$JN" 20 \
+  # shellcheck disable=SC2086
+  cpu_pair "cpu_c_$mode" "$BUILD/collect_bench" -q -m "$cmode" -n @N@ $flag -c "$CA" \
+    127.0.0.1 "$port" "$BUSER" "$BPASS"
+  if [[ $mode == ssl ]]; then # the plugin's usual TLS collection: resumed
+    cpu_pair cpu_c_ssl_resumed "$BUILD/collect_bench" -q -m resumed -n @N@ -s -c "$CA" \
+      127.0.0.1 995 "$BUSER" "$BPASS"
+  fi
+  cpu_pair "cpu_py_$mode" "$PY" "$HERE/peer_poplib.py" "$mode" @N@ 127.0.0.1 "$port" \
+    "$BUSER" "$BPASS" "$CA"
+  in_s timeout 300 java "${JAVA_OPTS[@]}" -cp "$JAVA_CP" PeerCommonsNet "$mode" "$JN" 20 \
     127.0.0.1 "$port" "$BUSER" "$BPASS" >"$W/java_cpu_$mode.txt" 2>&1 || true
   cpu_s=$(sed -n 's/^S .*cpu_s=\([0-9.]*\).*/\1/p' "$W/java_cpu_$mode.txt")
   if [[ -n $cpu_s ]]; then
     per=$(awk -v c="$cpu_s" -v n="$JN" 'BEGIN { printf "%.3f", c * 1000 / n }')
     echo "java_cpu_${mode}_cpu_ms=$per" >>"$RES"
-    printf '  %-24s %8s ms CPU per collection\n' "java_cpu_$mode" "$per"
+    printf '  %-24s %8s ms CPU per collection (user + sys, %s collections)\n' "java_cpu_$mode" "$per" "$JN"
   fi
 done
 
+# ------------------------------------------------------------------ memory
+# What a monitor and a collection hold at each phase (collect_bench -M):
+# against Dovecot on loopback, and fake servers whose TLS handshake stalls
+# (every slot taken, and as many collections waiting for one) or whose
+# greeting drips (collections past the handshake).
+if stage mem; then
+  say "== Memory per monitor and per collection at each phase (malloc's bytes in use, OpenSSL's share)"
+  mem_pids=()
+  for sc in tls-stall drip-tls; do
+    ip netns exec "$NS_S" "$PY" "$HERE/../tests/harness/fake_pop3.py" --scenario "$sc" --host 127.0.0.1 \
+      --port-file "$W/$sc.port" --cert "$W/pki/server.pem" --key "$W/pki/server.key" \
+      --password "$BPASS" >"$W/$sc.log" 2>&1 &
+    PIDS+=($!)
+    mem_pids+=($!)
+  done
+  for _ in $(seq 1 100); do [[ -s $W/tls-stall.port && -s $W/drip-tls.port ]] && break; sleep 0.1; done
+  in_s timeout 120 "$BUILD/collect_bench" -M 200 -s -c "$CA" 127.0.0.1 995 "$BUSER" "$BPASS" \
+    "$(cat "$W/tls-stall.port")" "$(cat "$W/drip-tls.port")" >"$W/mem.txt" || true
+  for pid in "${mem_pids[@]}"; do stop_pid "$pid" 5; done
+  "$PY" "$HERE/analyze.py" "$RES" memory "$W/mem.txt"
+fi
+
+# ------------------------------------------------------------------ mail loop
+# What the mail loop adds per period: the collection's TOP/UIDL batch (with
+# a probe also its UIDL check and DELE) against the bench Dovecot, and the
+# SMTP send of one probe to a private Postfix (tests/servers/mailloop.sh),
+# started in the server namespace so that the EXIT trap's sweep ends it too.
+if stage loop; then
+  t_loop=$(date +%s)
+  md=$W/home/$BUSER/Maildir
+  say "== Mail loop on (Search 10) at ${RTT_MS} ms RTT, plain, resumed, median of $N: no probe, then"
+  say "   one genuine probe written into the mailbox before each collection (found, deleted, gone at QUIT)"
+  set_rtt "$RTT_MS"
+  in_c timeout 300 "$BUILD/collect_bench" -L -m resumed -n $((N + 1)) -c "$CA" \
+    "$IP_S" 110 "$BUSER" "$BPASS" >"$W/loop_none.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" loop loop_none "$W/loop_none.txt" "$RTT_S" 1
+  in_c timeout 300 "$BUILD/collect_bench" -l "$md" -m resumed -n $((N + 1)) -c "$CA" \
+    "$IP_S" 110 "$BUSER" "$BPASS" >"$W/loop_probe.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" loop loop_probe "$W/loop_probe.txt" "$RTT_S" 1
+  set_rtt 0
+  say "== Mail loop instructions per period, loopback, (Ir(N+1) - Ir(1)) / N, N = $CG_N: the collection"
+  say "   with a probe (writing it and checking the maildir not counted), the SMTP send (STARTTLS, AUTH)"
+  stage instr || cg_pair cg_plain "${CB[@]}" -m resumed -n @N@ 127.0.0.1 110 "$BUSER" "$BPASS"
+  # the probe's file is the MTA's work, not the plugin's
+  VALGRIND_OPTS="--toggle-collect=bench_probe_*" \
+    cg_pair cg_loop_probe "${CB[@]}" -l "$md" -m resumed -n @N@ 127.0.0.1 110 "$BUSER" "$BPASS"
+  sed -n 's/^L rounds=\([0-9]*\) deleted=\([0-9]*\) gone=\([0-9]*\).*/cg_loop_probe_gone=\3\/\1/p' \
+    "$W/cg.cg_loop_probe.$((CG_N + 1)).txt" >>"$RES"
+  say "  probe files gone from the maildir after the collections under callgrind: $(sed -n 's/^cg_loop_probe_gone=//p' "$RES")"
+  ml=$W/mailloop
+  mkdir -p "$ml"
+  in_s "$HERE/../tests/servers/mailloop.sh" start "$ml" >"$W/mailloop-start.log" 2>&1 ||
+    { tail -n 20 "$W/mailloop-start.log" >&2; die "the mail loop's Postfix and Dovecot did not start"; }
+  # shellcheck disable=SC1091  # written by mailloop.sh start
+  ml_env() { (. "$ml/env" && printf '%s' "${!1}"); }
+  smtp_args=(127.0.0.1 "$(ml_env SMTP_STARTTLS_PORT)" "$(ml_env SMTP_USER)" "$(ml_env SMTP_PASS)"
+    "$(ml_env SERVER_CA)" "$(ml_env SMTP_FROM)" "$(ml_env SMTP_TO)")
+  say "  Postfix + Dovecot ($(ml_env SERVER_VERSION)) ready in $(sed -n 's/^mailloop.sh: ready in \([0-9.]*\) s.*/\1/p' "$W/mailloop-start.log") s"
+  cg smtp_send 1 "$BUILD/smtp_bench" -q -n 1 "${smtp_args[@]}"
+  cg smtp_send $((CG_N + 1)) "$BUILD/smtp_bench" -q -n $((CG_N + 1)) "${smtp_args[@]}"
+  # wall time: without valgrind; the first send (libcurl's start-up) dropped
+  in_s timeout 300 "$BUILD/smtp_bench" -n $((N + 1)) "${smtp_args[@]}" >"$W/smtp_wall.txt" || true
+  "$PY" "$HERE/analyze.py" "$RES" smtp smtp_send "$W/smtp_wall.txt" 1 \
+    "$W/cg.smtp_send.1" "$W/cg.smtp_send.$((CG_N + 1))" "$CG_N"
+  "$HERE/../tests/servers/mailloop.sh" stop "$ml" >/dev/null 2>&1 || true
+  echo "loop_stage_s=$(($(date +%s) - t_loop))" >>"$RES"
+  say "  the loop stage took $(($(date +%s) - t_loop)) s"
+fi
+
 # ------------------------------------------------------------------ scale
+# Rows: MODE:MONITORS[:nospread] (a bare number is plain): plain (110) or
+# implicit TLS (995, the bench CA, verified); nospread adds Spread false to
+# every monitor (all collections at collectd's tick, the way before).
 if stage scale; then
-say "== Scale: the real collectd daemon with build/pop3.so, ${SCALE_RTT_MS} ms RTT, Interval ${INTERVAL} s, plain,"
-say "   2 intervals per row; values counted by collectd's network plugin -> bench/count_values.py"
+say "== Scale: the real collectd daemon with build/pop3.so, ${SCALE_RTT_MS} ms RTT, Interval ${INTERVAL} s,"
+say "   2 intervals per row; values counted by collectd's network plugin -> bench/count_values.py;"
+say "   the server watched from its namespace (bench/server_watch.py): connections open at once"
+say "   (sampled every 50 ms), and its TLS ServerHellos: resumed (pre_shared_key) or full"
 set_rtt "$SCALE_RTT_MS"
 c100=$(connect_ms "$IP_S" 110 10)
 say "  TCP connect at ${SCALE_RTT_MS} ms RTT: $c100 ms"
@@ -443,10 +537,22 @@ ns_jiffies() {
   done
   echo "$sum"
 }
+pid_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# scale_row MONITORS SERVER_LABEL HOST PORT
+# scale_row SPEC SERVER_LABEL HOST
 scale_row() {
-  local m=$1 label=$2 host=$3 port=$4 d=$W/scale-$1 i cpid rpid spread dur t0 t1 j0 j1 hwm s0 s1
+  local spec=$1 label=$2 host=$3 mode m nospread port key extra d i cpid rpid wpid dur
+  local t0 t1 j0 j1 hwm s0 s1 w0 w1 errors sched_ns sched
+  IFS=: read -r mode m nospread <<<"$spec"
+  if [[ $mode =~ ^[0-9]+$ ]]; then m=$mode mode=plain; fi
+  key=scale_${mode}_$m${nospread:+_nospread}
+  d=$W/$key
+  port=110 extra=$MONITOR_EXTRA
+  [[ $mode == tls ]] && port=995 extra+="    SSL true
+    CACert \"$CA\"
+"
+  [[ -n $nospread ]] && extra+="    Spread false
+"
   mkdir -p "$d"
   {
     cat <<EOF
@@ -460,6 +566,7 @@ LoadPlugin logfile
 <Plugin logfile>
   LogLevel warning
   File "$d/collectd.log"
+  PrintSeverity true
 </Plugin>
 LoadPlugin network
 <Plugin network>
@@ -471,13 +578,17 @@ LoadPlugin pop3
 EOF
     for ((i = 0; i < m; i++)); do
       printf '  <Monitor "m%05d">\n    Host "%s"\n    Port %s\n    User "%s"\n    Password "%s"\n%s  </Monitor>\n' \
-        "$i" "$host" "$port" "$BUSER" "$BPASS" "$MONITOR_EXTRA"
+        "$i" "$host" "$port" "$BUSER" "$BPASS" "$extra"
     done
     echo "</Plugin>"
   } >"$d/collectd.conf"
   ip netns exec "$NS_C" "$PY" "$HERE/count_values.py" 127.0.0.1 25826 "$d/values.json" "$d/ready" &
   rpid=$!
   PIDS+=("$rpid")
+  # not through in_s: $! must be the watcher itself (ip netns exec execs it)
+  ip netns exec "$NS_S" "$PY" "$HERE/server_watch.py" "$IF_S" "$d/server.json" 995 110 &
+  wpid=$!
+  PIDS+=("$wpid")
   for ((i = 0; i < 50; i++)); do [[ -e $d/ready ]] && break; sleep 0.1; done
   (
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -487,36 +598,49 @@ EOF
   PIDS+=("$cpid")
   t0=$(date +%s.%N)
   j0=0
+  # the watcher runs in the server's namespace: its CPU is not the server's
+  w0=$(pid_jiffies "$wpid")
   s0=$(ns_jiffies "$NS_S")
-  # the connects are spread over min(Interval/2, 2 ms x monitors)
-  spread=$(awk -v m="$m" -v i="$INTERVAL" 'BEGIN { s = 0.002 * m; if (s > i / 2) s = i / 2; print s }')
-  dur=$(awk -v s="$spread" -v i="$INTERVAL" 'BEGIN { printf "%d", 2 * i + s + 6 }')
+  # every monitor's second value comes before 2 intervals: offsets stay
+  # below Interval - Timeout - 1 s
+  dur=$((2 * INTERVAL + 6))
   for ((i = 0; i < dur; i++)); do
     alive "$cpid" || { tail -n 5 "$d/collectd.log" "$d/stdout.log" >&2; die "collectd exited"; }
     sleep 1 &
     wait $! # a signal to this script is handled at once, not after the sleep
   done
   j1=$(awk '{ print $14 + $15 }' "/proc/$cpid/stat")
+  # the scheduler's own clock (ns on a CPU, every thread): utime and stime
+  # are sampled at each tick, which misjudges a process that wakes often
+  # for short runs
+  sched_ns=$(cat /proc/"$cpid"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f", s }')
   hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$cpid/status")
   s1=$(ns_jiffies "$NS_S")
+  w1=$(pid_jiffies "$wpid")
   t1=$(date +%s.%N)
   stop_pid "$cpid" 20
   stop_pid "$rpid" 5
-  local hz
+  stop_pid "$wpid" 5
+  local hz pct spct
   hz=$(getconf CLK_TCK)
-  local pct
   pct=$(awk -v j="$((j1 - j0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", 100 * j / hz / (b - a) }')
-  local spct
-  spct=$(awk -v j="$((s1 - s0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", 100 * j / hz / (b - a) }')
-  "$PY" "$HERE/analyze.py" "$RES" scale "scale_$m" "$d/values.json" "$m" "$INTERVAL" "$pct" "$hwm" "$label"
-  echo "scale_${m}_server_cpu_pct=$spct" >>"$RES"
-  say "          server ($label, all its processes) CPU: $spct % of one core"
-  grep -i -E 'error|refused|timed out|no answer' "$d/collectd.log" | head -n 3 | sed 's/^/    log: /' || true
+  spct=$(awk -v j="$((s1 - s0 - (w1 - w0)))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", 100 * j / hz / (b - a) }')
+  # one ERROR per monitor and cause (not per failed collection)
+  errors=$(cat "$d/collectd.log" 2>/dev/null | grep -c '\[error\] pop3 plugin: monitor' || true)
+  "$PY" "$HERE/analyze.py" "$RES" scale "$key" "$d/values.json" "$m" "$INTERVAL" "$pct" "$hwm" \
+    "$label, $mode${nospread:+, Spread false}"
+  echo "${key}_server_cpu_pct=$spct" >>"$RES"
+  echo "${key}_errors=$errors" >>"$RES"
+  sched=$(awk -v n="$sched_ns" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", 100 * n / 1e9 / (b - a) }')
+  echo "${key}_cpu_sched_pct=$sched" >>"$RES"
+  "$PY" "$HERE/analyze.py" "$RES" watch "$key" "$d/server.json" "$m"
+  say "          collectd CPU by the scheduler's clock: $sched % of one core"
+  say "          server ($label, all its processes) CPU: $spct % of one core; ERROR lines: $errors"
+  grep -s -i -E 'error|refused|timed out|no answer' "$d/collectd.log" | head -n 3 | sed 's/^/    log: /' || true
 }
-for m in "${SCALES[@]}"; do
+for spec in "${SCALES[@]}"; do
   stage scale || break
-  ((m > 0)) || continue
-  scale_row "$m" "Dovecot" "$IP_S" 110
+  scale_row "$spec" "Dovecot" "$IP_S"
 done
 set_rtt 0
 

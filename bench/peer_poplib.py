@@ -7,7 +7,8 @@ the standard library's poplib, in a loop. Lock-step, one command at a time.
 
 One line per collection, like build/collect_bench:
   C <i> ok=1 wall=<connect start -> STAT answered> total=<... -> QUIT answered>
-then  S n=<N> failed=<k> cpu_s=<user+sys seconds of the process>
+then  S n=<N> failed=<k> cpu_s=<user+sys seconds of the process> user_s=<...>
+      sys_s=<...>
 The TLS context is made once, outside the loop (a long-running script would
 keep it); it verifies the chain and the host name."""
 import poplib
@@ -45,7 +46,8 @@ def main():
             failed += 1
             print(f"C {i} ok=0 error={e!r}")
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"S n={n} failed={failed} cpu_s={ru.ru_utime + ru.ru_stime:.6f}")
+    print(f"S n={n} failed={failed} cpu_s={ru.ru_utime + ru.ru_stime:.6f} "
+          f"user_s={ru.ru_utime:.6f} sys_s={ru.ru_stime:.6f}")
     sys.exit(1 if failed else 0)
 
 

@@ -1,10 +1,16 @@
 /* pop3_engine.c: many collections at once in one thread.
  *
  * Each target (monitor) has at most one collection in flight, walking the
- * steps [token] -> resolve -> connect (every address in turn) -> [TLS] ->
- * session, which also covers QUIT after the result went out. Every step is
- * driven by epoll readiness or by the target's one timer (start time,
- * deadline, per-address share of it, stall check).
+ * steps [token] -> resolve -> slot -> connect (every address in turn) ->
+ * [TLS] -> session, which also covers QUIT after the result went out. Every
+ * step is driven by epoll readiness or by the target's one timer (start
+ * time, deadline, per-address share of it, stall check).
+ *
+ * The slot is one of the POP3_HANDSHAKES_PER_SERVER its server (Host:Port)
+ * has: taken before the connect, given back once the connection is set up
+ * (TLS handshake done, STLS's with StartTLS) or the collection ends. A
+ * collection that finds none free waits in its server's line, holding only
+ * its small state: its buffers come with the slot.
  *
  * The engine moves bytes only through a transport (pop3_transport.h), so
  * the same paths serve clear text and TLS; the timer heap, the resolver and
@@ -14,9 +20,11 @@
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -30,6 +38,15 @@
 #include "pop3_transport.h"
 
 #define INPUT_SIZE 4096
+/* What is left of the interval after the Timeout, before the next read: a
+ * read collectd calls a little late must still find the collection over. */
+#define SPREAD_SLACK 1.0
+/* Delayed starts fall on a grid of this many seconds of the engine's
+ * clock, so that monitors whose offsets are close start together: one
+ * wake-up of the engine (and of the server) then serves a few connections,
+ * which costs far less CPU than a wake-up each, and a step's few
+ * connections are no burst. Taken out of SPREAD_SLACK. */
+#define START_STEP 0.25
 /* Reads one connection may do per wake-up before the other connections and
  * the timers get their turn: a server that never stops sending must not
  * hold the loop. */
@@ -45,10 +62,17 @@
 typedef enum {
   STEP_TOKEN, /* TokenFile / TokenCommand, for bearer-token logins */
   STEP_RESOLVE,
+  STEP_SLOT, /* waiting for a handshake slot of the server */
   STEP_CONNECT,
   STEP_TLS,
   STEP_SESSION, /* also after STAT, while QUIT completes */
 } step_t;
+
+/* The connection's buffers: allocated once the collection has a slot. */
+typedef struct {
+  char input[INPUT_SIZE];
+  pop3_session_t session; /* initialised by pop3_session_init */
+} buffers_t;
 
 /* Everything a collection needs while in flight; freed when it ends. */
 typedef struct {
@@ -63,6 +87,7 @@ typedef struct {
   uint32_t events; /* registered epoll mask, 0 if not registered */
   pop3_transport_t transport; /* none until connected */
   bool stls; /* the TLS in progress is the STLS upgrade */
+  bool has_slot; /* one of the server's handshake slots is ours */
 
   char *token; /* bearer token, cleansed and freed with the collection */
   bool session_started;
@@ -76,13 +101,22 @@ typedef struct {
   bool reported;
   double stat_at; /* when STAT was answered, 0 before */
 
-  /* Not zeroed at the start of a collection (their counts and lengths say
-   * what is valid): zeroing 20 KB would cost more than the whole protocol
-   * exchange. `dialer` must stay the first of them. */
+  buffers_t *bufs; /* NULL until the collection has a slot */
+
+  /* Not zeroed at the start of a collection (its counts and lengths say
+   * what is valid), nor are the buffers: zeroing 20 KB would cost more than
+   * the whole protocol exchange. `dialer` must stay the last. */
   pop3_dialer_t dialer; /* the addresses, and how connecting to them went */
-  char input[INPUT_SIZE];
-  pop3_session_t session; /* initialised by pop3_session_init */
 } collection_t;
+
+/* A server as monitors name it (Host, Port) and its handshake slots. */
+typedef struct {
+  char *host; /* the monitor's, compared without case */
+  int port;
+  unsigned busy;                   /* slots taken */
+  pop3_target_t *first, *last;     /* waiting for a slot, oldest first */
+  bool freed; /* in engine->freed: a slot came free with targets waiting */
+} server_t;
 
 struct pop3_target {
   pop3_engine_t *engine;
@@ -104,6 +138,9 @@ struct pop3_target {
   pop3_job_t job; /* under the queue's lock */
 
   /* loop thread only */
+  server_t *server;
+  pop3_target_t *wait_next, *wait_prev; /* in server's line */
+  bool waiting;                         /* ... for a slot */
   pop3_timer_t timer;
   bool in_ready; /* in engine->ready: input may be waiting */
   collection_t *c;
@@ -119,17 +156,28 @@ struct pop3_engine {
   size_t targets_num;
   pop3_timers_t timers;
 
+  server_t **servers;
+  size_t servers_num;
+  /* servers whose freed slots are still to be handed out (room for all) */
+  server_t **freed;
+  size_t freed_num;
+
   /* sessions that used up their turn with input perhaps left (in their
    * buffer or in OpenSSL's, where epoll cannot see it) */
   pop3_target_t **ready;
   size_t ready_num;
 
   bool until_idle; /* return once nothing is busy */
+  /* the wake-up descriptor fired: other threads handed something over
+   * (only then is the queue looked at, which spares each turn of the loop
+   * its locks and a read) */
+  bool woken;
 };
 
 static void drive(pop3_target_t *t);
 static void rearm(pop3_target_t *t);
 static void connect_next(pop3_target_t *t);
+static void slot_granted(pop3_target_t *t);
 
 /* --- timers and epoll ----------------------------------------------------- */
 
@@ -177,6 +225,101 @@ static void close_connection(pop3_target_t *t) {
   close_socket(t);
 }
 
+/* --- handshake slots ------------------------------------------------------ */
+
+/* Takes a free slot of t's server, or puts t at the end of its line. A
+ * slot freed while others wait goes to the first of them, never to a
+ * newcomer. */
+static bool slot_take(pop3_target_t *t) {
+  server_t *s = t->server;
+  if (s->busy < POP3_HANDSHAKES_PER_SERVER && s->first == NULL) {
+    s->busy++;
+    t->c->has_slot = true;
+    return true;
+  }
+  t->waiting = true;
+  t->wait_next = NULL;
+  t->wait_prev = s->last;
+  if (s->last != NULL)
+    s->last->wait_next = t;
+  else
+    s->first = t;
+  s->last = t;
+  return false;
+}
+
+static void slot_unwait(pop3_target_t *t) {
+  server_t *s = t->server;
+  if (!t->waiting)
+    return;
+  if (t->wait_prev != NULL)
+    t->wait_prev->wait_next = t->wait_next;
+  else
+    s->first = t->wait_next;
+  if (t->wait_next != NULL)
+    t->wait_next->wait_prev = t->wait_prev;
+  else
+    s->last = t->wait_prev;
+  t->wait_next = t->wait_prev = NULL;
+  t->waiting = false;
+}
+
+/* The connection is set up (or given up): the slot goes to the next in
+ * line, from the loop (handing it over here could nest without bound, each
+ * connect that fails at once freeing the slot again). */
+static void slot_release(pop3_target_t *t) {
+  collection_t *c = t->c;
+  server_t *s = t->server;
+  if (c == NULL || !c->has_slot)
+    return;
+  c->has_slot = false;
+  s->busy--;
+  if (s->first != NULL && !s->freed) {
+    s->freed = true;
+    t->engine->freed[t->engine->freed_num++] = s;
+  }
+}
+
+/* Free slots to the targets waiting for them. */
+static void hand_out_slots(pop3_engine_t *e) {
+  while (e->freed_num > 0) {
+    server_t *s = e->freed[--e->freed_num];
+    s->freed = false;
+    while (s->busy < POP3_HANDSHAKES_PER_SERVER && s->first != NULL) {
+      pop3_target_t *t = s->first;
+      slot_unwait(t);
+      s->busy++;
+      t->c->has_slot = true;
+      slot_granted(t);
+      rearm(t);
+    }
+  }
+}
+
+static server_t *server_for(pop3_engine_t *e, const pop3_monitor_t *m) {
+  for (size_t i = 0; i < e->servers_num; i++)
+    if (e->servers[i]->port == m->port &&
+        strcasecmp(e->servers[i]->host, m->host) == 0)
+      return e->servers[i];
+  size_t n = e->servers_num + 1;
+  server_t **servers = realloc(e->servers, n * sizeof(*servers));
+  if (servers == NULL)
+    return NULL;
+  e->servers = servers;
+  server_t **freed = realloc(e->freed, n * sizeof(*freed));
+  if (freed == NULL)
+    return NULL;
+  e->freed = freed;
+  server_t *s = calloc(1, sizeof(*s));
+  if (s == NULL || (s->host = strdup(m->host)) == NULL) {
+    free(s);
+    return NULL;
+  }
+  s->port = m->port;
+  e->servers[e->servers_num++] = s;
+  return s;
+}
+
 /* --- the result, and what it teaches ----------------------------------------- */
 
 /* Phase durations for the result: a phase ends when the next one starts. */
@@ -196,7 +339,7 @@ static void track_phase(pop3_target_t *t, pop3_phase_t phase, double now) {
  * again after a pause. */
 static void learn_pipelining(pop3_target_t *t) {
   collection_t *c = t->c;
-  const pop3_session_t *s = &c->session;
+  const pop3_session_t *s = &c->bufs->session;
   pop3_auth_t method = pop3_session_auth_used(s);
   pop3_result_t *r = &c->result;
   if (pop3_session_lost_pipelined(s) || (c->lockstep_retry && r->ok)) {
@@ -230,7 +373,7 @@ static void learn_capabilities(pop3_target_t *t) {
   collection_t *c = t->c;
   if (!c->session_started)
     return;
-  pop3_session_t *s = &c->session;
+  pop3_session_t *s = &c->bufs->session;
   if (pop3_session_cache_stale(s))
     t->have_capabilities = false;
   const pop3_capabilities_t *caps = pop3_session_capabilities(s);
@@ -249,7 +392,7 @@ static void report(pop3_target_t *t) {
     return;
   c->reported = true;
   if (c->session_started) {
-    const pop3_session_t *s = &c->session;
+    const pop3_session_t *s = &c->bufs->session;
     c->result.capabilities = *pop3_session_capabilities(s);
     c->result.auth_used = pop3_session_auth_used(s);
     c->result.pipelined = pop3_session_login_pipelined(s);
@@ -267,9 +410,9 @@ static void check_stat(pop3_target_t *t, double now);
 static void fail(pop3_target_t *t, const pop3_error_t *err) {
   collection_t *c = t->c;
   if (!c->reported && c->session_started &&
-      pop3_session_stat(&c->session, NULL, NULL)) {
+      pop3_session_stat(&c->bufs->session, NULL, NULL)) {
     /* the values are in: only the message age still being read is lost */
-    pop3_session_fail(&c->session, err);
+    pop3_session_fail(&c->bufs->session, err);
     check_stat(t, pop3_now());
     return;
   }
@@ -282,7 +425,8 @@ static void fail(pop3_target_t *t, const pop3_error_t *err) {
 
 static void collection_free(collection_t *c) {
   if (c->session_started)
-    pop3_session_clear(&c->session);
+    pop3_session_clear(&c->bufs->session);
+  free(c->bufs);
   if (c->token != NULL) {
     explicit_bzero(c->token, POP3_TOKEN_MAX + 1);
     free(c->token);
@@ -293,6 +437,8 @@ static void collection_free(collection_t *c) {
 static void finish(pop3_target_t *t) {
   learn_capabilities(t);
   report(t);
+  slot_unwait(t);
+  slot_release(t);
   close_connection(t);
   collection_free(t->c);
   t->c = NULL;
@@ -335,7 +481,7 @@ static void start_session(pop3_target_t *t) {
       .loop_header = POP3_LOOP_HEADER,
       .loop_probe = is_own_probe,
       .loop_arg = (void *)m};
-  pop3_session_init(&c->session, &opts);
+  pop3_session_init(&c->bufs->session, &opts);
   c->session_started = true;
   c->step = STEP_SESSION;
   track_phase(t, POP3_PHASE_GREETING, pop3_now());
@@ -346,9 +492,9 @@ static void start_session(pop3_target_t *t) {
 static void transport_failed(pop3_target_t *t, const char *doing) {
   collection_t *c = t->c;
   pop3_error_t err;
-  pop3_error_set(&err, pop3_session_phase(&c->session), POP3_FAIL_IO,
+  pop3_error_set(&err, pop3_session_phase(&c->bufs->session), POP3_FAIL_IO,
                  "%s failed: %s", doing, c->transport.error);
-  pop3_session_fail(&c->session, &err);
+  pop3_session_fail(&c->bufs->session, &err);
 }
 
 /* 1: wrote everything pending; 0: must wait; -1: failed (session failed). */
@@ -356,12 +502,12 @@ static int write_output(pop3_target_t *t) {
   collection_t *c = t->c;
   for (;;) {
     size_t len = 0, n = 0;
-    const char *out = pop3_session_output(&c->session, &len);
+    const char *out = pop3_session_output(&c->bufs->session, &len);
     if (len == 0)
       return 1;
     pop3_io_t io = pop3_transport_write(&c->transport, out, len, &n);
     if (io == POP3_IO_DONE) {
-      pop3_session_output_sent(&c->session, n);
+      pop3_session_output_sent(&c->bufs->session, n);
       continue;
     }
     if (wait_for(t, io))
@@ -376,7 +522,7 @@ static int read_input(pop3_target_t *t) {
   collection_t *c = t->c;
   size_t n = 0;
   pop3_io_t io =
-      pop3_transport_read(&c->transport, c->input, sizeof(c->input), &n);
+      pop3_transport_read(&c->transport, c->bufs->input, INPUT_SIZE, &n);
   if (io == POP3_IO_DONE) {
     c->input_len = n;
     c->input_pos = 0;
@@ -384,7 +530,7 @@ static int read_input(pop3_target_t *t) {
     return 1;
   }
   if (io == POP3_IO_CLOSED) {
-    pop3_session_eof(&c->session);
+    pop3_session_eof(&c->bufs->session);
     return 1;
   }
   if (wait_for(t, io))
@@ -395,7 +541,7 @@ static int read_input(pop3_target_t *t) {
 
 /* The message age as seen now, by the wall clock the dates are in. */
 static void take_age(collection_t *c) {
-  const pop3_age_t *age = pop3_session_age(&c->session);
+  const pop3_age_t *age = pop3_session_age(&c->bufs->session);
   if (age == NULL)
     return;
   c->result.age_wanted = true;
@@ -415,17 +561,17 @@ static void check_stat(pop3_target_t *t, double now) {
   collection_t *c = t->c;
   if (c->reported || !c->session_started)
     return;
-  if (c->stat_at == 0 && pop3_session_stat(&c->session, NULL, NULL))
+  if (c->stat_at == 0 && pop3_session_stat(&c->bufs->session, NULL, NULL))
     c->stat_at = now;
-  if (!pop3_session_values_ready(&c->session))
+  if (!pop3_session_values_ready(&c->bufs->session))
     return;
-  pop3_session_stat(&c->session, &c->result.message_count,
+  pop3_session_stat(&c->bufs->session, &c->result.message_count,
                     &c->result.mailbox_size);
   track_phase(t, POP3_PHASE_QUIT, now);
   c->result.ok = true;
   c->result.response_time = c->stat_at - c->connect_start;
   take_age(c);
-  const pop3_loop_t *loop = pop3_session_loop(&c->session);
+  const pop3_loop_t *loop = pop3_session_loop(&c->bufs->session);
   if (loop != NULL) {
     c->result.loop_wanted = true;
     c->result.loop = *loop;
@@ -439,29 +585,31 @@ static void check_stat(pop3_target_t *t, double now) {
 static void restart_lockstep(pop3_target_t *t) {
   collection_t *c = t->c;
   c->lockstep_retry = true;
-  c->burst_error = *pop3_session_error(&c->session);
+  c->burst_error = *pop3_session_error(&c->bufs->session);
   close_connection(t);
-  pop3_session_clear(&c->session);
+  pop3_session_clear(&c->bufs->session);
   c->session_started = false;
   c->input_len = c->input_pos = 0;
   c->stall_at = HUGE_VAL;
   c->stall_reported = false;
   pop3_dialer_again(&c->dialer); /* the address that answered */
-  c->step = STEP_CONNECT;
   track_phase(t, POP3_PHASE_CONNECT, pop3_now());
-  connect_next(t);
+  slot_release(t); /* a new connection waits its turn like any other */
+  c->step = STEP_SLOT;
+  if (slot_take(t))
+    slot_granted(t);
 }
 
 static void session_over(pop3_target_t *t) {
   collection_t *c = t->c;
   check_stat(t, pop3_now());
-  if (pop3_session_burst_failed(&c->session) && !c->lockstep_retry &&
+  if (pop3_session_burst_failed(&c->bufs->session) && !c->lockstep_retry &&
       !c->reported && pop3_now() < c->deadline) {
     restart_lockstep(t);
     return;
   }
-  if (pop3_session_failed(&c->session) && !c->reported)
-    fail(t, pop3_session_error(&c->session));
+  if (pop3_session_failed(&c->bufs->session) && !c->reported)
+    fail(t, pop3_session_error(&c->bufs->session));
   finish(t);
 }
 
@@ -494,7 +642,8 @@ static void start_tls(pop3_target_t *t, bool stls);
 static bool feed_input(collection_t *c) {
   if (c->input_pos >= c->input_len)
     return false;
-  c->input_pos += pop3_session_feed(&c->session, c->input + c->input_pos,
+  c->input_pos += pop3_session_feed(&c->bufs->session,
+                                    c->bufs->input + c->input_pos,
                                     c->input_len - c->input_pos);
   return true;
 }
@@ -510,9 +659,9 @@ static void drive(pop3_target_t *t) {
       defer(t); /* the timers run first and end the collection */
       return;
     }
-    track_phase(t, pop3_session_phase(&c->session), now);
+    track_phase(t, pop3_session_phase(&c->bufs->session), now);
     check_stat(t, now);
-    switch (pop3_session_want(&c->session)) {
+    switch (pop3_session_want(&c->bufs->session)) {
     case POP3_WANT_NOTHING:
       session_over(t);
       return;
@@ -555,6 +704,7 @@ static void tls_failed(pop3_target_t *t, const char *why) {
 
 static void tls_established(pop3_target_t *t) {
   collection_t *c = t->c;
+  slot_release(t);
   pop3_tls_info_t info;
   pop3_tls_transport_info(&c->transport, &info);
   snprintf(c->result.tls_version, sizeof(c->result.tls_version), "%s",
@@ -570,7 +720,7 @@ static void tls_established(pop3_target_t *t) {
   }
   c->step = STEP_SESSION;
   track_phase(t, POP3_PHASE_GREETING, pop3_now());
-  pop3_session_tls_started(&c->session);
+  pop3_session_tls_started(&c->bufs->session);
   drive(t);
 }
 
@@ -606,6 +756,8 @@ static void connected(pop3_target_t *t) {
   collection_t *c = t->c;
   pop3_dialer_current(&c->dialer, c->result.address, sizeof(c->result.address));
   pop3_transport_plain(&c->transport, c->fd);
+  if (!pop3_monitor_uses_tls(t->monitor))
+    slot_release(t); /* clear text: the connect was the whole set-up */
   if (t->monitor->ssl)
     start_tls(t, false);
   else
@@ -648,13 +800,32 @@ static void connect_ready(pop3_target_t *t) {
   connected(t);
 }
 
-static void start_connecting(pop3_target_t *t) {
+/* With a slot: the buffers, then the connect (again, for a lock-step
+ * retry). The wait for the slot is left out of the phases and of the
+ * response time. */
+static void slot_granted(pop3_target_t *t) {
   collection_t *c = t->c;
   double now = pop3_now();
+  if (c->bufs == NULL && (c->bufs = malloc(sizeof(*c->bufs))) == NULL) {
+    pop3_error_t err;
+    pop3_error_set(&err, POP3_PHASE_CONNECT, POP3_FAIL_CONNECT,
+                   "out of memory");
+    abort_collection(t, &err);
+    return;
+  }
   c->step = STEP_CONNECT;
-  c->connect_start = now;
-  track_phase(t, POP3_PHASE_CONNECT, now);
+  c->phase_start = now;
+  if (!c->lockstep_retry)
+    c->connect_start = now;
   connect_next(t);
+}
+
+static void start_connecting(pop3_target_t *t) {
+  collection_t *c = t->c;
+  track_phase(t, POP3_PHASE_CONNECT, pop3_now());
+  c->step = STEP_SLOT;
+  if (slot_take(t))
+    slot_granted(t);
 }
 
 /* --- resolving ---------------------------------------------------------------- */
@@ -782,7 +953,7 @@ static void start_collection(pop3_target_t *t) {
 /* A plain connection that never got a greeting is most often an
  * implicit-TLS port waiting for our handshake: say so. */
 static void explain_silence(pop3_target_t *t, pop3_error_t *err) {
-  const pop3_session_t *s = &t->c->session;
+  const pop3_session_t *s = &t->c->bufs->session;
   if (pop3_session_in_line(s)) {
     pop3_error_set(err, pop3_session_phase(s), POP3_FAIL_TIMEOUT,
                    "an answer was still incomplete when the Timeout passed "
@@ -811,6 +982,15 @@ static void deadline_passed(pop3_target_t *t) {
                    "resolving \"%s\" took longer than the Timeout",
                    t->monitor->host);
     break;
+  case STEP_SLOT:
+    slot_unwait(t);
+    pop3_error_set(&err, POP3_PHASE_CONNECT, POP3_FAIL_TIMEOUT,
+                   "no handshake slot free within the Timeout (%u handshakes "
+                   "to %s%s%s:%d already in flight)",
+                   t->server->busy, strchr(t->monitor->host, ':') ? "[" : "",
+                   t->monitor->host, strchr(t->monitor->host, ':') ? "]" : "",
+                   t->monitor->port);
+    break;
   case STEP_CONNECT:
     pop3_dialer_failed(&c->dialer, ETIMEDOUT);
     pop3_error_set(&err, POP3_PHASE_CONNECT, POP3_FAIL_TIMEOUT,
@@ -821,7 +1001,8 @@ static void deadline_passed(pop3_target_t *t) {
                    "TLS handshake not finished within the Timeout");
     break;
   default:
-    pop3_error_set(&err, pop3_session_phase(&c->session), POP3_FAIL_TIMEOUT,
+    pop3_error_set(&err, pop3_session_phase(&c->bufs->session),
+                   POP3_FAIL_TIMEOUT,
                    "no answer from the server within the Timeout");
     explain_silence(t, &err);
     break;
@@ -850,7 +1031,7 @@ static void timer_fired(pop3_target_t *t, double now) {
      * hands the connection over after PASS; the session re-sends it */
     c->stall_reported = true;
     c->stall_at = HUGE_VAL;
-    pop3_session_stalled(&c->session);
+    pop3_session_stalled(&c->bufs->session);
     drive(t);
   }
 }
@@ -887,6 +1068,7 @@ static void socket_ready(pop3_target_t *t) {
     break;
   case STEP_TOKEN:
   case STEP_RESOLVE:
+  case STEP_SLOT:
     break;
   }
 }
@@ -906,7 +1088,8 @@ static void watch_resolver_socket(void *arg, int fd, bool readable,
     epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Submitted targets get their start timers. */
+/* Submitted targets get their start timers; those expedited while they
+ * wait for it start now, or are dropped. */
 static void take_submitted(pop3_engine_t *e) {
   pop3_job_t *job = pop3_queue_take(&e->queue);
   while (job != NULL) {
@@ -914,6 +1097,20 @@ static void take_submitted(pop3_engine_t *e) {
     job->next = NULL;
     timer_set(CONTAINER_OF(job, pop3_target_t, job), job->start_at);
     job = next;
+  }
+  if (!pop3_queue_early_asked(&e->queue))
+    return;
+  for (size_t i = 0; i < e->targets_num; i++) {
+    pop3_target_t *t = e->targets[i];
+    pop3_job_early_t early = pop3_queue_early(&e->queue, &t->job);
+    if (early == POP3_JOB_WAIT || t->c != NULL || t->timer.at == HUGE_VAL)
+      continue; /* nothing asked, started already, or not submitted */
+    if (early == POP3_JOB_NOW) {
+      timer_set(t, pop3_now());
+    } else {
+      timer_set(t, HUGE_VAL);
+      pop3_queue_done(&e->queue, &t->job);
+    }
   }
 }
 
@@ -947,7 +1144,7 @@ static void run_ready(pop3_engine_t *e) {
 }
 
 static int wait_ms(pop3_engine_t *e, double until) {
-  if (e->ready_num > 0)
+  if (e->ready_num > 0 || e->freed_num > 0)
     return 0;
   double next = until;
   const pop3_timer_t *first = pop3_timers_first(&e->timers);
@@ -963,8 +1160,10 @@ static int wait_ms(pop3_engine_t *e, double until) {
 
 static void dispatch(pop3_engine_t *e, const struct epoll_event *ev) {
   uint64_t tag = ev->data.u64;
-  if (tag == TAG_WAKE)
-    return; /* take_submitted() drains it */
+  if (tag == TAG_WAKE) {
+    e->woken = true; /* take_submitted() drains it */
+    return;
+  }
   if (tag & TAG_RESOLVER_FLAG) {
     pop3_resolver_process(e->resolver, (int)(tag & ~TAG_RESOLVER_FLAG),
                           ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP),
@@ -979,11 +1178,17 @@ static void dispatch(pop3_engine_t *e, const struct epoll_event *ev) {
 void pop3_engine_run(pop3_engine_t *e, double until) {
   struct epoll_event events[64];
   for (;;) {
-    if (pop3_queue_stop_asked(&e->queue) || pop3_now() >= until)
+    if (e->woken) {
+      e->woken = false;
+      if (pop3_queue_stop_asked(&e->queue))
+        return;
+      take_submitted(e);
+      pop3_token_runner_take(e->tokens, token_answered, NULL);
+    }
+    if (pop3_now() >= until)
       return;
-    take_submitted(e);
-    pop3_token_runner_take(e->tokens, token_answered, NULL);
     fire_timers(e);
+    hand_out_slots(e);
     if (e->until_idle && pop3_engine_busy(e) == 0)
       return;
     int n = epoll_wait(e->epfd, events, 64, wait_ms(e, until));
@@ -991,6 +1196,7 @@ void pop3_engine_run(pop3_engine_t *e, double until) {
       dispatch(e, &events[i]);
     run_ready(e);
     pop3_resolver_tick(e->resolver); /* lets c-ares notice its timeouts */
+    hand_out_slots(e);
   }
 }
 
@@ -1024,6 +1230,7 @@ pop3_engine_t *pop3_engine_new(char *err, size_t err_size) {
     snprintf(err, err_size, "out of memory");
     return NULL;
   }
+  e->woken = true;
   e->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (e->epfd < 0) {
     snprintf(err, err_size, "cannot create the event loop: %s",
@@ -1058,6 +1265,12 @@ void pop3_engine_free(pop3_engine_t *e) {
   for (size_t i = 0; i < e->targets_num; i++)
     free(e->targets[i]);
   free(e->targets);
+  for (size_t i = 0; i < e->servers_num; i++) {
+    free(e->servers[i]->host);
+    free(e->servers[i]);
+  }
+  free(e->servers);
+  free(e->freed);
   pop3_timers_free(&e->timers);
   free(e->ready);
   close(e->epfd);
@@ -1086,12 +1299,14 @@ pop3_target_t *pop3_engine_add(pop3_engine_t *e, const pop3_monitor_t *m,
                                SSL_CTX *tls_ctx, pop3_result_cb on_result,
                                void *arg) {
   pop3_target_t *t = calloc(1, sizeof(*t));
-  if (t == NULL || make_room(e) != 0) {
+  server_t *s = NULL;
+  if (t == NULL || make_room(e) != 0 || (s = server_for(e, m)) == NULL) {
     free(t);
     return NULL;
   }
   *t = (pop3_target_t){.engine = e,
                        .monitor = m,
+                       .server = s,
                        .tls_ctx = tls_ctx,
                        .on_result = on_result,
                        .arg = arg,
@@ -1101,10 +1316,58 @@ pop3_target_t *pop3_engine_add(pop3_engine_t *e, const pop3_monitor_t *m,
 }
 
 int pop3_engine_submit(pop3_engine_t *e, pop3_target_t *t, double delay) {
+  if (delay > 0) {
+    double now = pop3_now();
+    delay = ceil((now + delay) / START_STEP) * START_STEP - now;
+  }
   return pop3_queue_submit(&e->queue, &t->job, delay);
 }
 
 void pop3_engine_stop(pop3_engine_t *e) { pop3_queue_stop(&e->queue); }
+
+void pop3_engine_expedite(pop3_engine_t *e, pop3_target_t *t, bool start) {
+  pop3_queue_expedite(&e->queue, &t->job, start);
+}
+
+void pop3_engine_collection_bytes(size_t *state, size_t *buffers) {
+  *state = sizeof(collection_t);
+  *buffers = sizeof(buffers_t);
+}
+
+/* --- spreading ----------------------------------------------------------- */
+
+static uint64_t fnv1a(uint64_t h, const char *bytes, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)bytes[i];
+    h *= UINT64_C(0x100000001b3);
+  }
+  return h;
+}
+
+/* MurmurHash3's fmix64: every input bit moves every output bit, so that
+ * names differing only in their last character (m1, m2, ...) do not land
+ * in a regular pattern. */
+static uint64_t fmix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= UINT64_C(0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  h *= UINT64_C(0xc4ceb9fe1a85ec53);
+  h ^= h >> 33;
+  return h;
+}
+
+double pop3_engine_offset(const pop3_monitor_t *m) {
+  double room = m->interval - m->timeout - SPREAD_SLACK;
+  if (!m->spread || room <= 0)
+    return 0;
+  char port[16];
+  int port_len = snprintf(port, sizeof(port), ":%d", m->port);
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  h = fnv1a(h, m->name, strlen(m->name) + 1); /* the NUL separates */
+  h = fnv1a(h, m->host, strlen(m->host));
+  h = fnv1a(h, port, (size_t)port_len);
+  return room * (double)(fmix64(h) >> 11) * 0x1p-53;
+}
 
 bool pop3_engine_wait_idle(pop3_engine_t *e, double deadline) {
   return pop3_queue_wait_idle(&e->queue, deadline);

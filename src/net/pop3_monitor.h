@@ -57,6 +57,8 @@ typedef struct {
   double timeout;    /* seconds, whole collection */
   double interval;   /* seconds */
   bool detect;       /* probe at start-up, skip the monitor if it fails */
+  bool spread;       /* start at the monitor's own offset in its interval
+                      * (pop3_engine_offset), not at collectd's tick */
   char *ca_cert;     /* extra trust anchors, may be NULL */
   bool verify_peer;
   bool verify_host;

@@ -48,8 +48,10 @@ int pop3_queue_submit(pop3_queue_t *q, pop3_job_t *job, double delay) {
     pthread_mutex_unlock(&q->lock);
     return -1;
   }
-  job->in_flight = true;
+  job->in_flight = job->queued = true;
   job->start_at = pop3_now() + (delay > 0 ? delay : 0);
+  job->early = POP3_JOB_WAIT;
+  job->early_news = false;
   job->next = q->queued;
   q->queued = job;
   q->busy++;
@@ -63,6 +65,21 @@ void pop3_queue_stop(pop3_queue_t *q) {
   q->stop = true;
   pthread_mutex_unlock(&q->lock);
   wake(q);
+}
+
+void pop3_queue_expedite(pop3_queue_t *q, pop3_job_t *job, bool start) {
+  pthread_mutex_lock(&q->lock);
+  job->early = start ? POP3_JOB_NOW : POP3_JOB_DROP;
+  job->early_news = q->early_news = true;
+  pthread_mutex_unlock(&q->lock);
+  wake(q);
+}
+
+/* Under the lock. */
+static void job_done(pop3_queue_t *q, pop3_job_t *job) {
+  job->in_flight = false;
+  if (--q->busy == 0)
+    pthread_cond_broadcast(&q->idle);
 }
 
 bool pop3_queue_wait_idle(pop3_queue_t *q, double deadline) {
@@ -86,7 +103,22 @@ size_t pop3_queue_busy(pop3_queue_t *q) {
 
 pop3_job_t *pop3_queue_take(pop3_queue_t *q) {
   pthread_mutex_lock(&q->lock);
-  pop3_job_t *list = q->queued;
+  pop3_job_t *list = NULL, **tail = &list, *next;
+  for (pop3_job_t *job = q->queued; job != NULL; job = next) {
+    next = job->next;
+    job->queued = false;
+    pop3_job_early_t early = job->early_news ? job->early : POP3_JOB_WAIT;
+    job->early_news = false;
+    if (early == POP3_JOB_DROP) {
+      job_done(q, job);
+      continue;
+    }
+    if (early == POP3_JOB_NOW)
+      job->start_at = pop3_now();
+    job->next = NULL; /* the order is kept: newest first */
+    *tail = job;
+    tail = &job->next;
+  }
   q->queued = NULL;
   uint64_t drained;
   if (read(q->wakefd, &drained, sizeof(drained)) < 0) {
@@ -98,9 +130,7 @@ pop3_job_t *pop3_queue_take(pop3_queue_t *q) {
 
 void pop3_queue_done(pop3_queue_t *q, pop3_job_t *job) {
   pthread_mutex_lock(&q->lock);
-  job->in_flight = false;
-  if (--q->busy == 0)
-    pthread_cond_broadcast(&q->idle);
+  job_done(q, job);
   pthread_mutex_unlock(&q->lock);
 }
 
@@ -110,4 +140,23 @@ bool pop3_queue_stop_asked(pop3_queue_t *q) {
   q->stop = false;
   pthread_mutex_unlock(&q->lock);
   return stop;
+}
+
+bool pop3_queue_early_asked(pop3_queue_t *q) {
+  pthread_mutex_lock(&q->lock);
+  bool news = q->early_news;
+  q->early_news = false;
+  pthread_mutex_unlock(&q->lock);
+  return news;
+}
+
+pop3_job_early_t pop3_queue_early(pop3_queue_t *q, pop3_job_t *job) {
+  pthread_mutex_lock(&q->lock);
+  pop3_job_early_t early = POP3_JOB_WAIT;
+  if (job->early_news && !job->queued) {
+    early = job->early;
+    job->early_news = false;
+  }
+  pthread_mutex_unlock(&q->lock);
+  return early;
 }

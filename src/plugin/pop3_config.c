@@ -475,6 +475,8 @@ static int parse_option(pop3_monitor_t *m, parse_extras_t *x,
     return get_seconds(n, child, &m->interval);
   if (strcasecmp("Detect", key) == 0)
     return get_boolean(n, child, &m->detect);
+  if (strcasecmp("Spread", key) == 0)
+    return get_boolean(n, child, &m->spread);
   if (strcasecmp("Description", key) == 0)
     return get_string(n, child, &m->description);
   if (strcasecmp("CACert", key) == 0)
@@ -819,6 +821,7 @@ static pop3_monitor_t *monitor_with_defaults(void) {
     return NULL;
   m->timeout = POP3_DEFAULT_TIMEOUT;
   m->interval = POP3_DEFAULT_INTERVAL;
+  m->spread = true;
   m->verify_peer = true;
   m->verify_host = true;
   m->collect_timings = true;

@@ -22,7 +22,7 @@ typedef struct {
   pop3_monitor_t *monitor;
   SSL_CTX *tls_ctx; /* one reference of a shared context, or NULL */
   pop3_target_t *target;
-  double offset; /* seconds after collectd's tick: spreads the connects */
+  double offset; /* seconds after collectd's tick: its place in the interval */
   bool started;  /* Detect passed (or not asked): its read is registered */
 
   /* engine thread (or init, before the engine thread runs) */
@@ -35,6 +35,7 @@ typedef struct {
   /* under instances_lock: read threads look, the engine thread sets */
   double not_before;  /* LOGIN-DELAY: no login before this (monotonic) */
   bool overrun_noted; /* "still running" logged */
+  bool collected;     /* a read's collection has ended since the start */
 
   /* engine thread */
   bool login_delay_noted; /* the LOGIN-DELAY NOTICE of this episode */
@@ -421,6 +422,9 @@ static void on_result(const pop3_result_t *r, void *arg) {
     inst->detect_result = *r;
     return;
   }
+  pthread_mutex_lock(&instances_lock);
+  inst->collected = true;
+  pthread_mutex_unlock(&instances_lock);
   honour_login_delay(inst, r);
   note_pipelining(inst, r);
   if (m->collect_availability)
@@ -482,10 +486,21 @@ static void read_released(void *arg) {
   pthread_mutex_unlock(&instances_lock);
   if (!last || engine == NULL)
     return;
+  /* Collections still waiting for their offset: a monitor that has not
+   * collected since the start does now (collectd -T gives it no other
+   * chance); the others skip it, as collectd skips the reads not yet due.
+   * Either way the end comes within the longest Timeout. */
+  for (size_t i = 0; i < instances_num; i++) {
+    pthread_mutex_lock(&instances_lock);
+    bool collected = instances[i]->collected;
+    pthread_mutex_unlock(&instances_lock);
+    if (instances[i]->started)
+      pop3_engine_expedite(engine, instances[i]->target, !collected);
+  }
   double longest = 0;
   for (size_t i = 0; i < instances_num; i++)
-    if (instances[i]->monitor->timeout + instances[i]->offset > longest)
-      longest = instances[i]->monitor->timeout + instances[i]->offset;
+    if (instances[i]->monitor->timeout > longest)
+      longest = instances[i]->monitor->timeout;
   double deadline = pop3_now() + longest + 1.0;
   if (!pop3_engine_wait_idle(engine, deadline))
     WARNING("pop3 plugin: collections still running at shutdown were "
@@ -615,17 +630,12 @@ static int pop3_init(void) {
   configured_num = 0;
 
   run_detect_probes();
-  /* spread the connects over up to half an interval, 2 ms apart */
+  /* each monitor at its own, stable place in its interval, so that a
+   * fleet reaches a server as an even stream (Spread false: at the tick) */
   size_t started = 0;
-  for (size_t i = 0; i < instances_num; i++)
-    started += instances[i]->started;
-  size_t slot = 0;
   for (size_t i = 0; i < instances_num; i++) {
-    pop3_instance_t *inst = instances[i];
-    if (!inst->started)
-      continue;
-    double spread = fmin(inst->monitor->interval / 2, 0.002 * (double)started);
-    inst->offset = spread * (double)slot++ / (double)started;
+    started += instances[i]->started;
+    instances[i]->offset = pop3_engine_offset(instances[i]->monitor);
   }
   if (started > 0) {
     engine_stopping = false;

@@ -169,12 +169,14 @@ LoadPlugin csv
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "few">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"
     PasswordFile "$POP3_PASSWORD_FILE_FEW"
   </Monitor>
   <Monitor "many">
+    Spread false
     Host "localhost"
     Port $POP3S_PORT
     SSL true
@@ -184,6 +186,7 @@ LoadPlugin pop3
     Timeout 10
   </Monitor>
   <Monitor "empty">
+    Spread false
     Host "::1"
     Port $POP3_PLAIN_PORT
     StartTLS true

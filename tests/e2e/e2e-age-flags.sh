@@ -440,6 +440,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "flags">
+    Spread false
     Host "127.0.0.1"
     Port $pop3_port
     User "flags"

@@ -134,6 +134,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "few-ssl">
+    Spread false
     Host "localhost"
     Port $POP3S_PORT
     SSL true
@@ -142,6 +143,7 @@ LoadPlugin pop3
     Password "$POP3_PASS_FEW"
   </Monitor>
   <Monitor "comes-back">
+    Spread false
     Host "127.0.0.1"
     Port $port
     User "alerts"
@@ -149,6 +151,7 @@ LoadPlugin pop3
     Timeout 3
   </Monitor>
   <Monitor "aging">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_BEARER"
@@ -157,6 +160,7 @@ LoadPlugin pop3
     CollectMessageAge true
   </Monitor>
   <Monitor "draining">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_MANY"

@@ -117,6 +117,7 @@ hostile_monitor() { # NAME PORT SSL
   [[ $3 == true ]] && ca="CACert \"$certs/ca.pem\""
   cat <<MON
   <Monitor "$1">
+    Spread false
     Host "127.0.0.1"
     Port $2
     SSL $3
@@ -151,6 +152,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "healthy">
+    Spread false
     Host "127.0.0.1"
     Port $(port_of healthy)
     User "healthy"

@@ -152,6 +152,7 @@ LoadPlugin exec
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "$monitor">
+    Spread false
     Host "127.0.0.1"
     Port $SERVER_PLAIN_PORT
     StartTLS true

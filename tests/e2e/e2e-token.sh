@@ -149,18 +149,21 @@ common="Host \"127.0.0.1\"
     Port $POP3_PLAIN_PORT"
 monitors=$(cat <<MON
   <Monitor "token-good">
+    Spread false
     $common
     User "$POP3_USER_BEARER"
     Auth "xoauth2"
     TokenCommand "/bin/cat" "$token_file"
   </Monitor>
   <Monitor "token-exit-1">
+    Spread false
     $common
     User "$POP3_USER_BEARER"
     Auth "oauthbearer"
     TokenCommand "/bin/sh" "-c" "cat '$token_file'; exit 1"
   </Monitor>
   <Monitor "token-slow">
+    Spread false
     $common
     User "$POP3_USER_BEARER"
     Auth "xoauth2"
@@ -171,28 +174,33 @@ MON
 )
 passwords=$(cat <<MON
   <Monitor "long-password-plain">
+    Spread false
     $common
     User "$POP3_USER_BEARER"
     Password "$token"
     Auth "plain"
   </Monitor>
   <Monitor "long-password-login">
+    Spread false
     $common
     User "$POP3_USER_BEARER"
     Password "$token"
     Auth "login"
   </Monitor>
   <Monitor "long-password-auto">
+    Spread false
     $common
     User "$POP3_USER_BEARER"
     Password "$token"
   </Monitor>
   <Monitor "escaped-password">
+    Spread false
     $common
     User "$POP3_USER_FEW"
     Password "$escaped"
   </Monitor>
   <Monitor "quoted-password">
+    Spread false
     $common
     User "quoted"
     Password "$quoted_escaped"

@@ -57,6 +57,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "few-plain">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"
@@ -64,6 +65,7 @@ LoadPlugin pop3
     Description "Ticket intake"
   </Monitor>
   <Monitor "many-ssl">
+    Spread false
     Host "localhost"
     Port $POP3S_PORT
     SSL true
@@ -73,6 +75,7 @@ LoadPlugin pop3
     Timeout 10
   </Monitor>
   <Monitor "empty-starttls">
+    Spread false
     Host "::1"
     Port $POP3_PLAIN_PORT
     StartTLS true
@@ -108,6 +111,7 @@ expect_value() { # NAME MONITOR FILE_PREFIX EXPECTED
 # --- collectd -T: every read once, then exit --------------------------
 bad_monitors=$(cat <<MON
   <Monitor "detect-wrong-password">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"
@@ -115,12 +119,14 @@ bad_monitors=$(cat <<MON
     Detect true
   </Monitor>
   <Monitor "wrong-password">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"
     Password "Wrong-Pass-e2e"
   </Monitor>
   <Monitor "bad-host">
+    Spread false
     Host "pop3://127.0.0.1"
     User "x"
     Password "y"
@@ -196,6 +202,7 @@ for i in $(seq 1 27); do
   user_var=POP3_USER_$user pass_var=POP3_PASS_$user
   many_monitors+="
   <Monitor \"t$i-$mode-${user,,}\">
+    Spread false
     Host \"$host\"
     Port $port
     $tls
@@ -264,6 +271,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "only">
+    Spread false
     Host "127.0.0.1"
     Interval 10
   </Monitor>
@@ -280,6 +288,7 @@ ok "no valid monitor: collectd refuses to start and says why"
 # --- collectd -f: the daemon in the foreground, stopped by PID ----------
 write_config daemon "$(cat <<MON
   <Monitor "failing">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"
@@ -341,6 +350,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "silent">
+    Spread false
     Host "127.0.0.1"
     Port $(cat "$dir/silent.port")
     User "nobody"
@@ -348,6 +358,7 @@ LoadPlugin pop3
     Timeout 8
   </Monitor>
   <Monitor "healthy">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"

@@ -405,6 +405,7 @@ def prepare(work, plugin_dir, names):
     def block(r, secret):
         env = servers[r["server"]]
         lines = [f'  <Monitor "{r["monitor"]}">',
+                 '    Spread false',
                  f'    Host {quote(r["host"])}',
                  f'    Port {r["port"]}',
                  f'    User {quote(r["user"])}',

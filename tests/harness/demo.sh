@@ -43,6 +43,7 @@ PluginDir "$dir/plugins"
 LoadPlugin pop3
 <Plugin pop3>
   <Monitor "support-inbox">
+    Spread false
     Description "Ticket intake (plain POP3)"
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
@@ -50,6 +51,7 @@ LoadPlugin pop3
     PasswordFile "$POP3_PASSWORD_FILE_FEW"
   </Monitor>
   <Monitor "archive-pop3s">
+    Spread false
     Description "Archive (implicit TLS)"
     Host "localhost"
     Port $POP3S_PORT
@@ -59,6 +61,7 @@ LoadPlugin pop3
     Password "$POP3_PASS_MANY"
   </Monitor>
   <Monitor "alerts-starttls">
+    Spread false
     Description "Alerting inbox (STARTTLS)"
     Host "::1"
     Port $POP3_PLAIN_PORT

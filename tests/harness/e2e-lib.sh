@@ -76,12 +76,14 @@ wait_until() {
 harness_monitors() {
   cat <<CONF
   <Monitor "few">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     User "$POP3_USER_FEW"
     PasswordFile "$POP3_PASSWORD_FILE_FEW"
   </Monitor>
   <Monitor "many">
+    Spread false
     Host "localhost"
     Port $POP3S_PORT
     SSL true
@@ -91,6 +93,7 @@ harness_monitors() {
     Timeout 10
   </Monitor>
   <Monitor "empty">
+    Spread false
     Host "127.0.0.1"
     Port $POP3_PLAIN_PORT
     StartTLS true

@@ -155,8 +155,8 @@ int main(void) {
   for (size_t i = 0; i < SERVERS_NUM; i++) {
     server_t *s = &servers[i];
     fprintf(conf,
-            "<Monitor \"%s\">\n Host \"%s\"\n Port %d\n User \"soak\"\n"
-            " Password \"%s\"\n Timeout 10\n",
+            "<Monitor \"%s\">\n Spread false\n Host \"%s\"\n Port %d\n"
+            " User \"soak\"\n Password \"%s\"\n Timeout 10\n",
             s->monitor, s->tls ? "localhost" : "127.0.0.1", s->port,
             strcmp(s->monitor, "password") == 0 ? wrong_password
                                                 : server_password);

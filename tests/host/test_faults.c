@@ -468,12 +468,13 @@ static const char *ca_path(void) {
   return path;
 }
 
-/* Both monitors of a row's configuration. */
+/* Both monitors of a row's configuration. Spread false: the tests read
+ * on demand and expect the collections at once, not at their offsets. */
 static char *row_config(const fault_row_t *row, const char *host, int port) {
   char *text = NULL;
   size_t len = 0;
   FILE *fh = open_memstream(&text, &len);
-  fprintf(fh, "<Plugin pop3>\n  <Monitor \"fault\">\n");
+  fprintf(fh, "<Plugin pop3>\n  <Monitor \"fault\">\n    Spread false\n");
   fprintf(fh, "    Host \"%s\"\n    Port %d\n", host, port);
   fprintf(fh, "    User \"alice\"\n    Password \"%s\"\n", fault_password);
   fprintf(fh, "    Timeout %g\n", row->timeout > 0 ? row->timeout : 1.0);
@@ -486,7 +487,7 @@ static char *row_config(const fault_row_t *row, const char *host, int port) {
     fprintf(fh, "    CollectMessageAge true\n");
   if ((row->flags & (F_SSL | F_STARTTLS)) && !(row->flags & F_NO_CA))
     fprintf(fh, "    CACert \"%s\"\n", ca_path());
-  fprintf(fh, "  </Monitor>\n  <Monitor \"healthy\">\n");
+  fprintf(fh, "  </Monitor>\n  <Monitor \"healthy\">\n    Spread false\n");
   fprintf(fh, "    Host \"127.0.0.1\"\n    Port %d\n", healthy.port);
   fprintf(fh, "    User \"bob\"\n    Password \"%s\"\n", healthy_password);
   /* hostile rows: the same Timeout for both, so that the shutdown bound
@@ -1312,7 +1313,7 @@ START_TEST(bad_configurations) {
   FILE *fh = open_memstream(&text, &len);
   fprintf(fh, "<Plugin pop3>\n<Monitor \"good\">\n Host \"127.0.0.1\"\n"
               " Port %d\n User \"bob\"\n PasswordFile \"%s\"\n"
-              " Timeout 5\n</Monitor>\n",
+              " Timeout 5\n Spread false\n</Monitor>\n",
           healthy.port, password_file);
   for (size_t i = 0; i < BAD_NUM; i++) {
     const bad_config_t *b = &bad_configs[i];
@@ -1690,21 +1691,46 @@ static void collect_once(const fake_t *srv, double timeout) {
   settle(srv);
 }
 
-static void pipelining_case(const char *scenario, bool mishandled) {
+/* The plugin in the host, configured by a row, against one fake server
+ * running the row's scenario, with its own log. */
+typedef struct {
+  fake_t srv;
+  oconfig_item_t *root;
+  char *text;
+} hosted_t;
+
+static void host_row(hosted_t *h, const fault_row_t *row) {
   char dir[512], path[600], server[64];
-  log_dir_for(scenario, dir, sizeof(dir));
+  log_dir_for(row->name, dir, sizeof(dir));
   snprintf(path, sizeof(path), "%s/host.log", dir);
   unlink(path);
   ck_assert_int_eq(ph_set_log_file(path), 0);
-  fake_t srv;
-  snprintf(server, sizeof(server), "%s/server", scenario);
-  fake_start(&srv, server, scenario, NULL, "127.0.0.1", 0, fault_password);
+  snprintf(server, sizeof(server), "%s/server", row->name);
+  fake_start(&h->srv, server, row->scenario, NULL, "127.0.0.1", 0,
+             fault_password);
   ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
-  fault_row_t row = {.name = scenario, .timeout = 3};
-  char *text = row_config(&row, "127.0.0.1", srv.port);
-  oconfig_item_t *root;
-  ck_assert_int_eq(ph_config(parse_plugin_block(text, &root)), 0);
+  h->text = row_config(row, "127.0.0.1", h->srv.port);
+  ck_assert_int_eq(ph_config(parse_plugin_block(h->text, &h->root)), 0);
   ck_assert_int_eq(ph_init(), 0);
+}
+
+/* No password anywhere, no error of the host; everything stopped. */
+static void unhost_row(hosted_t *h) {
+  assert_no_password();
+  ck_assert_int_eq(ph_host_errors(), 0);
+  ph_shutdown();
+  ph_unload();
+  pop3_conffile_free(h->root);
+  free(h->text);
+  fake_stop(&h->srv);
+  ph_set_log_file(NULL);
+}
+
+static void pipelining_case(const char *scenario, bool mishandled) {
+  hosted_t h;
+  fault_row_t row = {.name = scenario, .scenario = scenario, .timeout = 3};
+  host_row(&h, &row);
+  fake_t srv = h.srv;
   double t0 = ph_now();
 
   collect_once(&srv, 3.5);
@@ -1733,34 +1759,18 @@ static void pipelining_case(const char *scenario, bool mishandled) {
                                             .severity = LOG_ERR,
                                             .since = t0}),
                     0);
-  assert_no_password();
-  ck_assert_int_eq(ph_host_errors(), 0);
-  ph_shutdown();
-  ph_unload();
-  pop3_conffile_free(root);
-  free(text);
-  fake_stop(&srv);
-  ph_set_log_file(NULL);
+  unhost_row(&h);
 }
 
 /* Message age from a server whose TOP misbehaves: the values still come
  * every time, within the Timeout, without any age; one WARNING says why,
  * once, and no failure is reported. With a correct server both ages come. */
 static void age_case(const char *scenario, const char *why, double timeout) {
-  char dir[512], path[600], server[64];
-  log_dir_for(scenario, dir, sizeof(dir));
-  snprintf(path, sizeof(path), "%s/host.log", dir);
-  unlink(path);
-  ck_assert_int_eq(ph_set_log_file(path), 0);
-  fake_t srv;
-  snprintf(server, sizeof(server), "%s/server", scenario);
-  fake_start(&srv, server, scenario, NULL, "127.0.0.1", 0, fault_password);
-  ck_assert_int_eq(ph_load(env("FAULT_PLUGIN")), 0);
-  fault_row_t row = {.name = scenario, .timeout = timeout, .flags = F_AGE};
-  char *text = row_config(&row, "127.0.0.1", srv.port);
-  oconfig_item_t *root;
-  ck_assert_int_eq(ph_config(parse_plugin_block(text, &root)), 0);
-  ck_assert_int_eq(ph_init(), 0);
+  hosted_t h;
+  fault_row_t row = {.name = scenario, .scenario = scenario,
+                     .timeout = timeout, .flags = F_AGE};
+  host_row(&h, &row);
+  fake_t srv = h.srv;
   double t0 = ph_now();
   for (int i = 0; i < 2; i++) {
     double t = ph_now();
@@ -1789,14 +1799,7 @@ static void age_case(const char *scenario, const char *why, double timeout) {
                     0);
   ck_assert(fake_log_count(&srv, " RETR") == 0 &&
             fake_log_count(&srv, " DELE") == 0);
-  assert_no_password();
-  ck_assert_int_eq(ph_host_errors(), 0);
-  ph_shutdown();
-  ph_unload();
-  pop3_conffile_free(root);
-  free(text);
-  fake_stop(&srv);
-  ph_set_log_file(NULL);
+  unhost_row(&h);
 }
 
 START_TEST(age_from_a_correct_server) { age_case("ok", NULL, 3); }

@@ -206,6 +206,7 @@ START_TEST(test_collect_switches) {
   ck_assert(!m->collect_timings && !m->collect_certificate &&
             !m->collect_availability);
   ck_assert(!m->collect_age); /* off by default: it costs a round trip */
+  ck_assert(m->spread); /* on by default: a fleet reaches a server evenly */
   ck_assert_uint_eq(m->age_scan, 1);
   pop3_monitor_free(m);
 }
@@ -643,6 +644,7 @@ static const bad_case_t bad_cases[] = {
     {"m", {HOST, USER, PASS, N("MessageAgeScan", 17)}, "option MessageAgeScan: 17 is not a whole number from 1 to 16"},
     {"m", {HOST, USER, PASS, N("MessageAgeScan", 2.5)}, "option MessageAgeScan: 2.5 is not a whole number"},
     {"m", {HOST, USER, PASS, S("MessageAgeScan", "2")}, "option MessageAgeScan: expected"},
+    {"m", {HOST, USER, PASS, S("Spread", "no")}, "option Spread: expected"},
     {"m", {HOST, USER, PASS, LOOP("    From \"a@b\"\n    To \"c@d\"")}, "option MailLoop/Host is missing"},
     {"m", {HOST, USER, PASS, LOOP("    Host \"smtp\"\n    To \"c@d\"")}, "option MailLoop/From is missing"},
     {"m", {HOST, USER, PASS, LOOP("    Host \"smtp\"\n    From \"a@b\"")}, "option MailLoop/To is missing"},
