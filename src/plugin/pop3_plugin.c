@@ -379,9 +379,9 @@ static void note_pipelining(const pop3_instance_t *inst,
 }
 
 /* duration/oldest_message and duration/newest_message (seconds since the
- * message arrived); a problem reading them is
- * said once per episode, and its end once. A date in the future (a wrong
- * clock somewhere) counts as age 0. */
+ * message arrived); a problem reading them is said once per episode, and
+ * its end once. A date in the future (a wrong clock somewhere) counts as
+ * age 0. */
 static void dispatch_age(pop3_instance_t *inst, const pop3_result_t *r) {
   const pop3_monitor_t *m = inst->monitor;
   if (!r->age_wanted)
