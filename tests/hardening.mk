@@ -15,9 +15,10 @@ export POP3_TEST_LOGS ?= $(CURDIR)/build/test-logs
 
 # The host reads configuration text as collectd does (pop3_conffile.c) and
 # exports collectd's cf_util_* helpers (pop3_cf_util.c) to the plugin.
-HOST_SRC := tests/harness/plugin_host.c src/probe/pop3_conffile.c \
-	src/probe/pop3_cf_util.c
-HOST_HDR := tests/harness/plugin_host.h src/probe/pop3_conffile.h
+HOST_SRC := tests/harness/plugin_host.c tests/harness/fake_server.c \
+	src/probe/pop3_conffile.c src/probe/pop3_cf_util.c
+HOST_HDR := tests/harness/plugin_host.h tests/harness/fake_server.h \
+	src/probe/pop3_conffile.h
 # The host exports the daemon API to the dlopen()ed plugin.
 HOST_LDFLAGS := -rdynamic -ldl -lpthread -lm
 

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fake_server.h"
 #include "plugin_host.h"
 #include "pop3_conffile.h"
 #include "pop3_engine.h" /* POP3_HANDSHAKES_PER_SERVER */
@@ -60,72 +61,6 @@ static void sleep_for(double seconds) {
 }
 
 static char password[32];
-
-/* --- the fake server ---------------------------------------------------- */
-
-typedef struct {
-  pid_t pid;
-  int port;
-  char port_file[512];
-  char log[520];
-} fake_t;
-
-static void fake_start(fake_t *f, const char *name, const char *scenario) {
-  memset(f, 0, sizeof(*f));
-  snprintf(f->port_file, sizeof(f->port_file), "%s/%s.port", env("FAULT_LOGS"),
-           name);
-  snprintf(f->log, sizeof(f->log), "%s.log", f->port_file);
-  unlink(f->port_file);
-  char cert[512], key[512];
-  snprintf(cert, sizeof(cert), "%s/good.pem", env("FAULT_CERTS"));
-  snprintf(key, sizeof(key), "%s/good.key", env("FAULT_CERTS"));
-  fflush(NULL);
-  f->pid = fork();
-  ck_assert(f->pid >= 0);
-  if (f->pid == 0) {
-    for (int fd = 3; fd < 1024; fd++)
-      close(fd);
-    execl("/usr/bin/python3", "python3", env("FAULT_SERVER"),
-          "--exit-with-parent", "--scenario", scenario, "--port-file",
-          f->port_file, "--host", "127.0.0.1", "--password", password,
-          "--cert", cert, "--key", key, (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 400; i++) { /* at most 10 s */
-    FILE *fh = fopen(f->port_file, "r");
-    if (fh != NULL) {
-      int n = fscanf(fh, "%d", &f->port);
-      fclose(fh);
-      if (n == 1 && f->port > 0)
-        return;
-    }
-    sleep_for(0.025);
-  }
-  ck_abort_msg("fake server %s did not start", name);
-}
-
-static void fake_stop(fake_t *f) {
-  if (f->pid <= 0)
-    return;
-  kill(f->pid, SIGTERM);
-  for (int i = 0; i < 100 && waitpid(f->pid, NULL, WNOHANG) == 0; i++)
-    sleep_for(0.02);
-  kill(f->pid, SIGKILL);
-  waitpid(f->pid, NULL, 0);
-  f->pid = 0;
-}
-
-static int fake_log_count(const fake_t *f, const char *needle) {
-  FILE *fh = fopen(f->log, "r");
-  if (fh == NULL)
-    return 0;
-  char line[2048];
-  int n = 0;
-  while (fgets(line, sizeof(line), fh) != NULL)
-    n += strstr(line, needle) != NULL;
-  fclose(fh);
-  return n;
-}
 
 /* --- the plugin ----------------------------------------------------------- */
 
@@ -183,7 +118,8 @@ static int compare_doubles(const void *a, const void *b) {
 START_TEST(spread_over_the_interval) {
   const double interval = 30, timeout = 22, room = interval - timeout - 1;
   fake_t srv;
-  fake_start(&srv, "spread", "ok");
+  fake_start(&srv, "spread", "ok", NULL, "127.0.0.1", 0,
+             password);
   char *text = NULL;
   size_t len = 0;
   FILE *fh = open_memstream(&text, &len);
@@ -270,7 +206,8 @@ START_TEST(slot_wait_counts_against_the_timeout) {
   const int slots = POP3_HANDSHAKES_PER_SERVER;
   const double hold = 4, late = 2, patient = 6;
   fake_t srv;
-  fake_start(&srv, "slots", "tls-stall");
+  fake_start(&srv, "slots", "tls-stall", NULL, "127.0.0.1", 0,
+             password);
   char *text = NULL;
   size_t len = 0;
   FILE *fh = open_memstream(&text, &len);
@@ -367,7 +304,8 @@ END_TEST
  * due. The end comes within the Timeout + 1 s either way. */
 START_TEST(waiting_collections_at_the_end) {
   fake_t srv;
-  fake_start(&srv, "end", "ok");
+  fake_start(&srv, "end", "ok", NULL, "127.0.0.1", 0,
+             password);
   char *text = NULL;
   size_t len = 0;
   FILE *fh = open_memstream(&text, &len);
