@@ -110,22 +110,7 @@ ok "delivery held: Postfix keeps accepting and defers"
 
 cp "$plugin" "$dir/plugins/pop3.so"
 for p in csv exec logfile; do cp "/usr/lib/collectd/$p.so" "$dir/plugins/"; done
-cat > "$dir/notify.sh" <<'SH'
-#!/bin/sh
-severity= pinst= type= tinst=
-while IFS= read -r line && [ -n "$line" ]; do
-  case $line in
-    Severity:*) severity=${line#Severity: } ;;
-    PluginInstance:*) pinst=${line#PluginInstance: } ;;
-    Type:*) type=${line#Type: } ;;
-    TypeInstance:*) tinst=${line#TypeInstance: } ;;
-  esac
-done
-message=$(tr '\n' ' ' | sed 's/ *$//')
-printf 'severity=%s plugin_instance=%s type=%s type_instance=%s message=%s\n' \
-  "$severity" "$pinst" "$type" "$tinst" "$message" >> "$1"
-SH
-chmod 755 "$dir/notify.sh"
+cp "$here/../harness/notify-consumer.sh" "$dir/notify.sh"
 log=$dir/notify/notifications
 
 cat > "$dir/collectd.conf" <<CONF
@@ -199,7 +184,7 @@ for name in forged foreign in-body plain; do
 done
 ok "the leftover is gone from the maildir; forged, foreign, in-body and plain messages are still there"
 
-p="plugin_instance=$monitor type=bool type_instance=mail_loop"
+p="plugin=pop3 plugin_instance=$monitor type=bool type_instance=mail_loop"
 wait_log 75 "$log" "^severity=FAILURE $p message=monitor \"$monitor\" .*: mail loop: the probe sent at [0-9-]+ [0-9:]+ UTC has not arrived within LostAfter \(45 s\)\$" \
   "FAILURE for the held probe"
 failed_at=$(($(date +%s) - started))
